@@ -1,0 +1,60 @@
+"""Standard normal N(0, I_d): the Ornstein–Uhlenbeck target, with a fully known spectrum.
+
+V(x) = |x|²/2, score −x. Trajectory pairs use the exact OU transition at lag τ:
+y = e^{−τ} x + sqrt(1 − e^{−2τ}) ξ, with x ~ π. Spectrum of L: sums of d non-negative integers
+(λ = 1 with multiplicity d, then 2, ...). Initial particles: N(shift·1, scale² I).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kswgd.dataset import Dataset, TrainingData
+
+
+class Gaussian(Dataset):
+    name = "gaussian"
+    description = "standard normal in d dimensions; exact OU pairs"
+    parameters = {"d": 2, "lag": 0.1, "init_shift": 2.0, "init_scale": 0.3}
+    data_kinds = ("trajectories", "samples")
+    default_sizes = {"n_train": 5000, "n_reference": 2000, "n_particles": 500}
+
+    @property
+    def dim(self) -> int:
+        return self.params["d"]
+
+    def draw(self, n, rng):
+        return rng.standard_normal((n, self.dim))
+
+    def train(self, n, rng, kind=None):
+        kind = kind or self.data_kinds[0]
+        x = self.draw(n, rng)
+        if kind == "samples":
+            return TrainingData(x)
+        tau = self.params["lag"]
+        y = np.exp(-tau) * x + np.sqrt(-np.expm1(-2 * tau)) * rng.standard_normal(x.shape)
+        return TrainingData(x, y, lag=tau)
+
+    def initial(self, n, rng):
+        p = self.params
+        return p["init_shift"] + p["init_scale"] * rng.standard_normal((n, self.dim))
+
+    def potential(self, x):
+        return 0.5 * np.sum(x * x, axis=1)
+
+    def score(self, x):
+        return -x
+
+    def log_density(self, x):
+        return -0.5 * np.sum(x * x, axis=1) - 0.5 * self.dim * np.log(2 * np.pi)
+
+    def eigenvalues(self, r):
+        """λ = k_1 + ... + k_d: value s has multiplicity C(s + d − 1, d − 1); zero mode excluded."""
+        vals: list[float] = []
+        s = 1
+        while len(vals) < r:
+            vals += [float(s)] * math.comb(s + self.dim - 1, self.dim - 1)
+            s += 1
+        return np.array(vals[:r])

@@ -1,0 +1,138 @@
+"""The dataset interface (DESIGN.md §5): what every plug-in in ``datasets/`` provides.
+
+A dataset is a target law π with its data. A plug-in module in ``datasets/`` defines one or
+more subclasses of :class:`Dataset`; the registry (``kswgd.registry``) finds them by ``name``.
+
+Required: ``draw`` (independent draws of π, used for the held-out reference set and for the
+noise floors), ``train`` (training data: static samples and/or trajectory pairs) and
+``initial`` (the initial particle law). Optional, set to ``None`` when unknown: ``score``,
+``log_density``, ``potential``, ``eigenvalues`` and ``manifold``. Task metrics are returned by
+``task_metrics``.
+
+Random numbers always come from the ``numpy.random.Generator`` passed in, so the runner owns
+every seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kswgd.params import resolve_params
+
+
+@dataclass(frozen=True)
+class Manifold:
+    """A compact embedded manifold M ⊂ R^d with the maps samplers need.
+
+    project(x): nearest point of M, (N, d) -> (N, d).
+    tangent(x, v): orthogonal projection P_x v of vectors v onto T_x M, (N, d) -> (N, d).
+    retract(x): map points near M back onto M (default: ``project``).
+    """
+
+    name: str
+    project: Callable[[np.ndarray], np.ndarray]
+    tangent: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    intrinsic_dim: int
+
+    def retract(self, x: np.ndarray) -> np.ndarray:
+        return self.project(x)
+
+    def distance(self, x: np.ndarray) -> np.ndarray:
+        """Euclidean distance from each point to M, shape (N,)."""
+        return np.linalg.norm(x - self.project(x), axis=1)
+
+
+def move(x: np.ndarray, dx: np.ndarray, manifold: Manifold | None) -> np.ndarray:
+    """x + dx in R^d; on a manifold, retract(x + P_x dx) (tangent step, then retraction)."""
+    if manifold is None:
+        return x + dx
+    return manifold.retract(x + manifold.tangent(x, dx))
+
+
+@dataclass
+class TrainingData:
+    """What samplers may learn from.
+
+    x: (M, d) static samples of π, or the start points of trajectory pairs.
+    y: (M, d) end points of the pairs after lag ``lag``, or None for static samples only.
+    """
+
+    x: np.ndarray
+    y: np.ndarray | None = None
+    lag: float | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def has_pairs(self) -> bool:
+        return self.y is not None
+
+
+class Dataset:
+    """Base class of a dataset plug-in. Subclasses set the class attributes and methods below.
+
+    Class attributes
+    ----------------
+    name : registry name (``kswgd list`` shows it).
+    parameters : dict of defaults; every accepted parameter must appear here.
+    data_kinds : subset of ("trajectories", "samples") that ``train`` can produce.
+    reference_note : how ``draw`` produces draws of π ("exact" or a description).
+    """
+
+    name: str = ""
+    description: str = ""
+    parameters: dict = {}
+    data_kinds: tuple[str, ...] = ("samples",)
+    reference_note: str = "exact independent draws"
+    default_sizes: dict = {"n_train": 2000, "n_reference": 2000, "n_particles": 500}
+
+    # Optional knowledge; subclasses override with methods (``None`` means unknown).
+    score: Callable[[np.ndarray], np.ndarray] | None = None
+    log_density: Callable[[np.ndarray], np.ndarray] | None = None
+    potential: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def __init__(self, **params):
+        self.params = resolve_params(self.parameters, params, f"dataset {self.name!r}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
+
+    @property
+    def dim(self) -> int:
+        """Ambient dimension d of the particles."""
+        raise NotImplementedError
+
+    @property
+    def manifold(self) -> Manifold | None:
+        return None
+
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n independent draws of π, shape (n, d)."""
+        raise NotImplementedError
+
+    def train(self, n: int, rng: np.random.Generator, kind: str | None = None) -> TrainingData:
+        """Training data of size n. ``kind`` picks "trajectories" or "samples" (default: first)."""
+        raise NotImplementedError
+
+    def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n draws of the initial particle law, shape (n, d)."""
+        raise NotImplementedError
+
+    def eigenvalues(self, r: int) -> np.ndarray | None:
+        """Exact λ_1..λ_r of L = −(Δ − ∇V·∇) (constant mode excluded), or None if unknown."""
+        return None
+
+    def task_metrics(self) -> dict[str, Callable[[np.ndarray], float]]:
+        """Named task metrics f(particles) -> float (lower is better)."""
+        return {}
+
+    def known(self) -> list[str]:
+        """What is known of π: subset of score, log_density, spectrum, manifold."""
+        out = [k for k in ("score", "log_density") if getattr(self, k) is not None]
+        if self.eigenvalues(1) is not None:
+            out.append("spectrum")
+        if self.manifold is not None:
+            out.append("manifold")
+        return out
