@@ -36,7 +36,7 @@ def test_svgd_direction_matches_tensor_twin(d, backend, widen):
 
 
 def test_svgd_numpy_path_blocks_rows():
-    """More particles than one row block (2048): blocks are stitched correctly."""
+    """Several row blocks (≈ 1M entries each, so 499 rows at N = 2100) are stitched correctly."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2100, 3))
     s = -x
