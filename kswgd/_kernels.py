@@ -47,3 +47,147 @@ def svgd_direction(x, s, bw2):
         for a in range(d):
             out[i, a] = (out[i, a] + x[i, a] * ksum * inv) / n
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics (kswgd/metrics.py): pair sums for MMD², energy distance and KSD
+#
+# Each kernel returns per-row partial sums (one entry per point, each summed over j in a fixed
+# order); the wrapper adds them up with numpy, so the result does not depend on the thread
+# count. "Self" kernels sum over j > i only, and process rows i and n − 1 − i in the same task
+# so that both threads get the same share of the triangle.
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, fastmath=True)
+def _gauss_row(x, i, y, j0, inv2s2):
+    """Σ_{j ≥ j0} Σ_b exp(−‖x_i − y_j‖² · inv2s2[b]) for one row i (serial helper)."""
+    d = x.shape[1]
+    acc = 0.0
+    for j in range(j0, y.shape[0]):
+        r2 = 0.0
+        for a in range(d):
+            t = x[i, a] - y[j, a]
+            r2 += t * t
+        for b in range(inv2s2.shape[0]):
+            acc += np.exp(-r2 * inv2s2[b])
+    return acc
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def gauss_cross_rowsums(x, y, inv2s2):
+    """Row sums of a (multi-scale) Gaussian kernel between two point sets:
+
+        r_i = Σ_j Σ_b exp(−‖x_i − y_j‖² · inv2s2[b]),   inv2s2[b] = 1 / (2 s_b²)
+
+    x: (n, d), y: (m, d), inv2s2: (B,). Returns (n,). O(n m d B) time, O(n) memory.
+    """
+    n = x.shape[0]
+    out = np.empty(n)
+    for i in prange(n):
+        out[i] = _gauss_row(x, i, y, 0, inv2s2)
+    return out
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def gauss_self_rowsums(x, inv2s2):
+    """Upper-triangle row sums of a (multi-scale) Gaussian kernel within one point set:
+
+        r_i = Σ_{j > i} Σ_b exp(−‖x_i − x_j‖² · inv2s2[b]),   so Σ_{i ≠ j} k_ij = 2 Σ_i r_i
+
+    x: (n, d), inv2s2: (B,). Returns (n,). O(n² d B / 2) time, O(n) memory.
+    """
+    n = x.shape[0]
+    out = np.zeros(n)
+    for t in prange((n + 1) // 2):
+        out[t] = _gauss_row(x, t, x, t + 1, inv2s2)
+        u = n - 1 - t
+        if u != t:
+            out[u] = _gauss_row(x, u, x, u + 1, inv2s2)
+    return out
+
+
+@njit(cache=True, fastmath=True)
+def _dist_row(x, i, y, j0):
+    """Σ_{j ≥ j0} ‖x_i − y_j‖ for one row i (serial helper)."""
+    d = x.shape[1]
+    acc = 0.0
+    for j in range(j0, y.shape[0]):
+        r2 = 0.0
+        for a in range(d):
+            t = x[i, a] - y[j, a]
+            r2 += t * t
+        acc += np.sqrt(r2)
+    return acc
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def dist_cross_rowsums(x, y):
+    """Row sums of Euclidean distances between two point sets: r_i = Σ_j ‖x_i − y_j‖.
+
+    x: (n, d), y: (m, d). Returns (n,). O(n m d) time, O(n) memory.
+    """
+    n = x.shape[0]
+    out = np.empty(n)
+    for i in prange(n):
+        out[i] = _dist_row(x, i, y, 0)
+    return out
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def dist_self_rowsums(x):
+    """Upper-triangle row sums of distances within one set: r_i = Σ_{j > i} ‖x_i − x_j‖.
+
+    x: (n, d). Returns (n,). O(n² d / 2) time, O(n) memory.
+    """
+    n = x.shape[0]
+    out = np.zeros(n)
+    for t in prange((n + 1) // 2):
+        out[t] = _dist_row(x, t, x, t + 1)
+        u = n - 1 - t
+        if u != t:
+            out[u] = _dist_row(x, u, x, u + 1)
+    return out
+
+
+@njit(cache=True, fastmath=True)
+def _imq_stein_row(x, s, i, c2, beta):
+    """Σ_{j > i} u(x_i, x_j) of the IMQ Stein kernel (see imq_stein_self_rowsums)."""
+    n, d = x.shape
+    acc = 0.0
+    for j in range(i + 1, n):
+        r2 = 0.0
+        ss = 0.0
+        sr = 0.0
+        for a in range(d):
+            r = x[i, a] - x[j, a]
+            r2 += r * r
+            ss += s[i, a] * s[j, a]
+            sr += (s[j, a] - s[i, a]) * r
+        q = c2 + r2
+        k = q**beta
+        k1 = k / q  # q^(β−1)
+        k2 = k1 / q  # q^(β−2)
+        acc += ss * k + 2.0 * beta * k1 * (sr - d) - 4.0 * beta * (beta - 1.0) * k2 * r2
+    return acc
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def imq_stein_self_rowsums(x, s, c2, beta):
+    """Upper-triangle row sums of the Langevin Stein kernel built on the IMQ kernel
+    k(x, y) = (c² + ‖x − y‖²)^β (β < 0), with r = x − y, q = c² + ‖r‖², s = ∇log π:
+
+        u(x, y) = s(x)·s(y) q^β + 2β q^(β−1) (s(y) − s(x))·r − 2β d q^(β−1)
+                  − 4β(β − 1) q^(β−2) ‖r‖²
+        r_i = Σ_{j > i} u(x_i, x_j)
+
+    x: (n, d) points, s: (n, d) scores at the points, c2 = c². Returns (n,). O(n² d / 2) time.
+    """
+    n = x.shape[0]
+    out = np.zeros(n)
+    for t in prange((n + 1) // 2):
+        out[t] = _imq_stein_row(x, s, t, c2, beta)
+        u = n - 1 - t
+        if u != t:
+            out[u] = _imq_stein_row(x, s, u, c2, beta)
+    return out

@@ -1,0 +1,538 @@
+"""Sample-quality metrics with noise floors (DESIGN.md §6).
+
+Every metric compares particles ``x`` (n, d) with a held-out reference set of draws of π and
+returns one float, lower is better. A metric is registered in :data:`METRICS` as
+``f(x, ctx) -> float`` where ``ctx`` is a :class:`MetricContext`: everything a metric needs
+about one dataset (reference set, bandwidth, training data, seed), computed once.
+
+The same metric computed for fresh independent draws of π of the same size as the particles is
+the noise floor (:func:`noise_floor`): "close to π" means "comparable to the floor".
+
+Metrics
+-------
+w2        exact W2 (POT network simplex on the squared Euclidean cost), not squared.
+sw2       sliced W2 (POT), fixed seeded projections.
+mmd2      unbiased MMD² with a Gaussian kernel, bandwidth from the reference (median rule).
+mmd2_ms   the same with the sum of kernels at bandwidths s·(0.5, 1, 2).
+energy    energy distance (U-statistic), the MMD² of the distance kernel.
+ksd       unbiased KSD² with the IMQ kernel; needs the dataset's score.
+sinkhorn  debiased Sinkhorn divergence (POT), optional and slow.
+copy      mean nearest-training-point distance of the particles / same for fresh draws of π.
+plus the dataset's own task metrics (``Dataset.task_metrics()``), e.g. ``well_mass_error``.
+
+Pure numpy / scipy / POT / Numba: nothing here imports the runner, the store or the CLI.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import ot
+from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist, pdist
+
+from kswgd import _kernels
+from kswgd.params import ConfigError, choice_error
+
+#: numItermax for ot.emd2 (POT's default of 1e5 stops early from n ≈ 3 000 with a wrong value).
+NUM_ITER_MAX = 10_000_000
+#: Default per-side size cap of the exact W2; above it a fixed-seed subsample is used.
+W2_MAX_POINTS = 5000
+#: Default number of sliced-W2 projections.
+SW2_PROJECTIONS = 500
+#: Sliced W2 projects at most this many numbers (n · L) at once (POT uses ~200 bytes each).
+SW2_CHUNK = 10_000_000
+#: Reference points used by the median-heuristic bandwidth.
+BANDWIDTH_POINTS = 1000
+#: Multipliers of the reference bandwidth for ``mmd2_ms``.
+MMD_SCALES = (0.5, 1.0, 2.0)
+#: IMQ kernel exponent for KSD (Gorham & Mackey 2017 use β = −1/2).
+KSD_BETA = -0.5
+#: Sinkhorn regularisation, relative to the squared reference bandwidth.
+SINKHORN_REG = 0.05
+
+# Keys mixed into the seeds of the metrics' own random streams (kept apart from each other).
+_KEY_W2, _KEY_SW2, _KEY_BW, _KEY_FLOOR, _KEY_COPY, _KEY_SINK = 11, 12, 13, 14, 15, 16
+
+
+class ConvergenceError(RuntimeError):
+    """A metric's solver stopped before optimality (e.g. ot.emd2 hit numItermax)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Input handling
+# ---------------------------------------------------------------------------------------------
+
+
+def as_points(x, name: str = "samples", dim: int | None = None) -> np.ndarray:
+    """Validate and convert to a C-contiguous float64 (n, d) array with n ≥ 2 finite rows.
+
+    Raises ConfigError (one line) on a wrong shape or dimension, or NaN/inf entries.
+    """
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{name}: not a numeric array ({err})") from None
+    if arr.ndim == 1 and dim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ConfigError(f"{name}: expected an (N, d) array, got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise ConfigError(f"{name}: expected dimension d = {dim}, got shape {arr.shape}")
+    if arr.shape[0] < 2:
+        raise ConfigError(f"{name}: need at least 2 points, got {arr.shape[0]}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise ConfigError(f"{name}: {rows.size} row(s) with NaN or inf entries (first: {rows[0]})")
+    return np.ascontiguousarray(arr)
+
+
+def _canonical_order(x: np.ndarray) -> np.ndarray:
+    """Rows sorted lexicographically, so that seeded subsamples do not depend on input order."""
+    return x[np.lexsort(x.T[::-1])]
+
+
+def subsample(x: np.ndarray, max_points: int, seed: int, key: int = 0) -> np.ndarray:
+    """x itself if n ≤ max_points, else a fixed-seed subsample of max_points rows.
+
+    Rows are first put in lexicographic order, so the subsample is a function of the point set
+    (not of the order of the rows).
+    """
+    n = x.shape[0]
+    if n <= max_points:
+        return x
+    rng = np.random.default_rng([seed, key])
+    idx = np.sort(rng.choice(n, size=max_points, replace=False))
+    return np.ascontiguousarray(_canonical_order(x)[idx])
+
+
+def _sq_cost(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Squared Euclidean cost matrix (cdist for d ≤ 3, POT's GEMM form above), clipped at 0."""
+    if x.shape[1] <= 3:
+        return cdist(x, y, "sqeuclidean")
+    return np.maximum(ot.dist(x, y, metric="sqeuclidean"), 0.0)
+
+
+def _bandwidths(bandwidth: float | Sequence[float]) -> np.ndarray:
+    s = np.atleast_1d(np.asarray(bandwidth, dtype=np.float64))
+    if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ConfigError(f"bandwidth must be positive and finite, got {bandwidth!r}")
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# The metric functions (plain arrays in, float out)
+# ---------------------------------------------------------------------------------------------
+
+
+def w2(
+    x,
+    y,
+    *,
+    max_points: int = W2_MAX_POINTS,
+    seed: int = 0,
+    _num_iter_max: int = NUM_ITER_MAX,
+) -> float:
+    """Exact 2-Wasserstein distance between the uniform empirical laws of x and y:
+
+        W2(μ_x, μ_y) = ( min_{γ ∈ Π(1/n, 1/m)} Σ_ij γ_ij ‖x_i − y_j‖² )^{1/2}
+
+    solved by POT's network simplex (``ot.emd2``, numItermax = 1e7). If the solver stops before
+    optimality (POT only warns) a :class:`ConvergenceError` is raised. Each side above
+    ``max_points`` is replaced by a fixed-seed subsample (see :func:`subsample`). Returns W2, not
+    its square. Cost: O(n² ) memory (≈ 40 n² bytes), 5–7 s at n = 5 000 on 2 cores.
+    """
+    x = as_points(x, "x")
+    y = as_points(y, "y", dim=x.shape[1])
+    x = subsample(x, max_points, seed, _KEY_W2)
+    y = subsample(y, max_points, seed, _KEY_W2 + 100)
+    cost = _sq_cost(x, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value, log = ot.emd2([], [], cost, numItermax=_num_iter_max, log=True)
+    messages = [str(w.message) for w in caught if "numItermax" in str(w.message)]
+    if log.get("result_code", 1) != 1 or messages:
+        reason = log.get("warning") or (messages[0] if messages else "solver did not converge")
+        raise ConvergenceError(
+            f"w2: ot.emd2 did not reach optimality ({reason}; n={x.shape[0]}, m={y.shape[0]}, "
+            f"numItermax={_num_iter_max})"
+        )
+    return math.sqrt(max(float(value), 0.0))
+
+
+def _projections(d: int, n_projections: int, seed: int) -> np.ndarray:
+    """n_projections directions uniform on the sphere S^{d−1}, shape (d, L), from our own seeded
+    generator (POT's ``seed=`` reseeds numpy's *global* generator, so we never use it)."""
+    rng = np.random.default_rng([seed, _KEY_SW2])
+    p = rng.standard_normal((d, n_projections))
+    return p / np.linalg.norm(p, axis=0, keepdims=True)
+
+
+def sw2(
+    x,
+    y,
+    *,
+    n_projections: int = SW2_PROJECTIONS,
+    seed: int = 0,
+    chunk: int = SW2_CHUNK,
+) -> float:
+    """Sliced 2-Wasserstein distance with L = n_projections fixed seeded directions θ_l:
+
+        SW2(μ_x, μ_y) = ( (1/L) Σ_l W2²(θ_l·μ_x, θ_l·μ_y) )^{1/2}
+
+    each 1-D W2 by POT (``ot.sliced_wasserstein_distance`` with explicit projections). The
+    projections are processed in chunks so that at most ``chunk`` projected values per side
+    exist at once (POT needs ≈ 200 bytes per value). Returns SW2, not its square.
+    """
+    x = as_points(x, "x")
+    y = as_points(y, "y", dim=x.shape[1])
+    proj = _projections(x.shape[1], n_projections, seed)
+    step = max(1, chunk // max(x.shape[0], y.shape[0]))
+    total = 0.0
+    for start in range(0, n_projections, step):
+        p = np.ascontiguousarray(proj[:, start : start + step])
+        part = ot.sliced_wasserstein_distance(x, y, projections=p, p=2)
+        total += float(part) ** 2 * p.shape[1]
+    return math.sqrt(max(total / n_projections, 0.0))
+
+
+def mmd_bandwidth(reference, *, max_points: int = BANDWIDTH_POINTS, seed: int = 0) -> float:
+    """Median heuristic from the reference set only:
+
+        s = median_{i < j} ‖r_i − r_j‖
+
+    over a fixed-seed subsample of at most ``max_points`` reference points (order-independent,
+    see :func:`subsample`); used as the Gaussian kernel exp(−‖a − b‖² / (2 s²)) of :func:`mmd2`.
+    """
+    r = subsample(as_points(reference, "reference"), max_points, seed, _KEY_BW)
+    s = float(np.median(pdist(r)))
+    if not s > 0:
+        raise ConfigError("reference set: median pairwise distance is 0 (repeated points?)")
+    return s
+
+
+def mmd2(x, y, *, bandwidth: float | Sequence[float]) -> float:
+    """Unbiased MMD² (U-statistic) with the Gaussian kernel, summed over the bandwidths s_b:
+
+        k(a, b) = Σ_b exp(−‖a − b‖² / (2 s_b²))
+        MMD²_u = 1/(n(n−1)) Σ_{i≠j} k(x_i, x_j) + 1/(m(m−1)) Σ_{i≠j} k(y_i, y_j)
+                 − 2/(n m) Σ_{i,j} k(x_i, y_j)
+
+    Fused Numba pair sums (``_kernels.gauss_*_rowsums``): no kernel matrix is formed, O(n + m)
+    memory. Can be slightly negative (unbiased). With several bandwidths it is the sum of the
+    single-scale values.
+    """
+    x = as_points(x, "x")
+    y = as_points(y, "y", dim=x.shape[1])
+    s = _bandwidths(bandwidth)
+    inv = np.ascontiguousarray(0.5 / (s * s))
+    n, m = x.shape[0], y.shape[0]
+    kxx = 2.0 * np.sum(_kernels.gauss_self_rowsums(x, inv)) / (n * (n - 1))
+    kyy = 2.0 * np.sum(_kernels.gauss_self_rowsums(y, inv)) / (m * (m - 1))
+    kxy = np.sum(_kernels.gauss_cross_rowsums(x, y, inv)) / (n * m)
+    return float(kxx + kyy - 2.0 * kxy)
+
+
+def energy(x, y) -> float:
+    """Energy distance (U-statistic form; the MMD² of the distance kernel):
+
+        E = 2/(n m) Σ_{i,j} ‖x_i − y_j‖ − 1/(n(n−1)) Σ_{i≠j} ‖x_i − x_j‖
+            − 1/(m(m−1)) Σ_{i≠j} ‖y_i − y_j‖
+
+    Fused Numba pair sums, O(n + m) memory. Zero in expectation for equal laws.
+    """
+    x = as_points(x, "x")
+    y = as_points(y, "y", dim=x.shape[1])
+    n, m = x.shape[0], y.shape[0]
+    dxx = 2.0 * np.sum(_kernels.dist_self_rowsums(x)) / (n * (n - 1))
+    dyy = 2.0 * np.sum(_kernels.dist_self_rowsums(y)) / (m * (m - 1))
+    dxy = np.sum(_kernels.dist_cross_rowsums(x, y)) / (n * m)
+    return float(2.0 * dxy - dxx - dyy)
+
+
+def ksd(
+    x,
+    score: Callable[[np.ndarray], np.ndarray],
+    *,
+    c: float = 1.0,
+    beta: float = KSD_BETA,
+) -> float:
+    """Unbiased squared kernel Stein discrepancy (U-statistic) with the IMQ base kernel
+    k(a, b) = (c² + ‖a − b‖²)^β, β ∈ (−1, 0), and the Langevin Stein kernel u (see
+    ``_kernels.imq_stein_self_rowsums``):
+
+        KSD²_u = 1/(n(n−1)) Σ_{i≠j} u(x_i, x_j),   u built from s = ∇log π = ``score``
+
+    Needs only the score of π (no reference set). ≈ 0 (either sign) for exact draws of π.
+    """
+    x = as_points(x, "x")
+    if not (-1.0 < beta < 0.0) or not c > 0:
+        raise ConfigError(f"ksd: need c > 0 and -1 < beta < 0, got c={c!r}, beta={beta!r}")
+    s = as_points(score(x), "score(x)", dim=x.shape[1])
+    if s.shape[0] != x.shape[0]:
+        raise ConfigError(f"ksd: score returned {s.shape[0]} rows for {x.shape[0]} points")
+    n = x.shape[0]
+    total = np.sum(_kernels.imq_stein_self_rowsums(x, s, float(c * c), float(beta)))
+    return float(2.0 * total / (n * (n - 1)))
+
+
+def sinkhorn(x, y, *, reg: float, max_points: int = W2_MAX_POINTS, seed: int = 0) -> float:
+    """Debiased Sinkhorn divergence on the squared Euclidean cost (POT):
+
+        S_ε(μ, ν) = OT_ε(μ, ν) − ½ OT_ε(μ, μ) − ½ OT_ε(ν, ν)
+
+    (``ot.bregman.empirical_sinkhorn_divergence``, log-domain stabilised). A secondary metric:
+    slower than exact W2 at low bias (TOOLING.md). Same subsampling rule as :func:`w2`.
+    """
+    x = subsample(as_points(x, "x"), max_points, seed, _KEY_SINK)
+    y = subsample(as_points(y, "y", dim=x.shape[1]), max_points, seed, _KEY_SINK + 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = ot.bregman.empirical_sinkhorn_divergence(
+            x, y, reg, metric="sqeuclidean", method="sinkhorn_stabilized", numIterMax=2000
+        )
+    return float(value)
+
+
+def copy_ratio(x, train_x, fresh) -> float:
+    """Copying score: mean distance from each particle to its nearest training point, divided
+    by the same mean for ``fresh`` independent draws of π (same size as x):
+
+        copy = mean_i min_m ‖x_i − t_m‖ / mean_i min_m ‖f_i − t_m‖
+
+    Below 1 means the particles sit closer to the training set than draws of π do (copying).
+    Uses scipy's cKDTree.
+    """
+    x = as_points(x, "x")
+    t = as_points(train_x, "training set", dim=x.shape[1])
+    f = as_points(fresh, "fresh draws", dim=x.shape[1])
+    tree = cKDTree(t)
+    dx = tree.query(x, k=1)[0].mean()
+    df = tree.query(f, k=1)[0].mean()
+    return float(dx / df) if df > 0 else math.inf
+
+
+# ---------------------------------------------------------------------------------------------
+# Context, registry, evaluation and noise floors
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MetricContext:
+    """Everything a metric may need about one dataset, computed once.
+
+    reference : (n_ref, d) held-out draws of π (never used for fitting).
+    dataset   : the :class:`kswgd.dataset.Dataset` (score, draws, task metrics), or None.
+    train_x   : (M, d) training points, for ``copy``; or None.
+    bandwidth : MMD bandwidth; None means :func:`mmd_bandwidth` of the reference (cached here).
+    seed      : seed of the metrics' own randomness (subsamples, projections, fresh draws).
+    """
+
+    reference: np.ndarray
+    dataset: Any = None
+    train_x: np.ndarray | None = None
+    bandwidth: float | None = None
+    seed: int = 0
+    w2_max_points: int = W2_MAX_POINTS
+    sw2_projections: int = SW2_PROJECTIONS
+    _task: dict = field(default_factory=dict, init=False, repr=False)
+    _floors: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self):
+        dim = self.dataset.dim if self.dataset is not None else None
+        self.reference = as_points(self.reference, "reference", dim=dim)
+        if self.train_x is not None:
+            self.train_x = as_points(self.train_x, "training set", dim=self.dim)
+        if self.bandwidth is None:
+            self.bandwidth = mmd_bandwidth(self.reference, seed=self.seed)
+        if self.dataset is not None:
+            self._task = dict(self.dataset.task_metrics())
+
+    @classmethod
+    def for_dataset(
+        cls, dataset, n_reference: int | None = None, seed: int = 0, **kwargs
+    ) -> MetricContext:
+        """Draw the reference set (``n_reference``, default the dataset's) with a generator
+        seeded by ``[seed, 0]`` and build the context."""
+        if n_reference is None:
+            n_reference = int(dataset.default_sizes.get("n_reference", 2000))
+        rng = np.random.default_rng([seed, 0])
+        return cls(dataset.draw(int(n_reference), rng), dataset=dataset, seed=seed, **kwargs)
+
+    @property
+    def dim(self) -> int:
+        return int(self.reference.shape[1])
+
+    @property
+    def task_metrics(self) -> dict[str, Callable[[np.ndarray], float]]:
+        return self._task
+
+    def fresh(self, n: int, key: int) -> np.ndarray:
+        """n fresh draws of π, independent of the reference (seeded by seed and key)."""
+        if self.dataset is None:
+            raise ConfigError("fresh draws of π need a dataset in the MetricContext")
+        rng = np.random.default_rng([self.seed, _KEY_FLOOR, int(key), int(n)])
+        return as_points(self.dataset.draw(int(n), rng), "dataset draws", dim=self.dim)
+
+
+def _m_w2(x, ctx: MetricContext) -> float:
+    return w2(x, ctx.reference, max_points=ctx.w2_max_points, seed=ctx.seed)
+
+
+def _m_sw2(x, ctx: MetricContext) -> float:
+    return sw2(x, ctx.reference, n_projections=ctx.sw2_projections, seed=ctx.seed)
+
+
+def _m_mmd2(x, ctx: MetricContext) -> float:
+    return mmd2(x, ctx.reference, bandwidth=ctx.bandwidth)
+
+
+def _m_mmd2_ms(x, ctx: MetricContext) -> float:
+    return mmd2(x, ctx.reference, bandwidth=[ctx.bandwidth * f for f in MMD_SCALES])
+
+
+def _m_energy(x, ctx: MetricContext) -> float:
+    return energy(x, ctx.reference)
+
+
+def _m_ksd(x, ctx: MetricContext) -> float:
+    score = getattr(ctx.dataset, "score", None)
+    if score is None:
+        raise ConfigError("metric 'ksd' needs a dataset with a known score")
+    return ksd(x, score, c=ctx.bandwidth)
+
+
+def _m_sinkhorn(x, ctx: MetricContext) -> float:
+    return sinkhorn(x, ctx.reference, reg=SINKHORN_REG * ctx.bandwidth**2, seed=ctx.seed,
+                    max_points=ctx.w2_max_points)
+
+
+def _m_copy(x, ctx: MetricContext) -> float:
+    if ctx.train_x is None:
+        raise ConfigError("metric 'copy' needs training points (MetricContext.train_x)")
+    return copy_ratio(x, ctx.train_x, ctx.fresh(len(x), _KEY_COPY))
+
+
+#: Registry: metric name -> f(x, ctx) -> float (lower is better). Task metrics of the dataset
+#: are looked up after these (see :func:`evaluate`).
+METRICS: dict[str, Callable[[np.ndarray, MetricContext], float]] = {
+    "w2": _m_w2,
+    "sw2": _m_sw2,
+    "mmd2": _m_mmd2,
+    "mmd2_ms": _m_mmd2_ms,
+    "energy": _m_energy,
+    "ksd": _m_ksd,
+    "sinkhorn": _m_sinkhorn,
+    "copy": _m_copy,
+}
+
+#: Metrics computed by default (when available for the dataset); sinkhorn and mmd2_ms are opt-in.
+DEFAULT_METRICS = ("w2", "sw2", "mmd2", "energy", "ksd", "copy")
+
+
+def available_metrics(ctx: MetricContext, *, default_only: bool = False) -> list[str]:
+    """Metric names that can be computed in ``ctx``: the registry minus what the context lacks
+    (``ksd`` needs a score, ``copy`` training points and a dataset), plus the task metrics."""
+    names = list(DEFAULT_METRICS if default_only else METRICS)
+    if getattr(ctx.dataset, "score", None) is None:
+        names = [n for n in names if n != "ksd"]
+    if ctx.train_x is None or ctx.dataset is None:
+        names = [n for n in names if n != "copy"]
+    return names + [t for t in ctx.task_metrics if t not in names]
+
+
+def _lookup(name: str, ctx: MetricContext) -> Callable[[np.ndarray], float]:
+    if name in METRICS:
+        fn = METRICS[name]
+        return lambda x: fn(x, ctx)
+    if name in ctx.task_metrics:
+        return ctx.task_metrics[name]
+    raise choice_error("metric", name, list(METRICS) + list(ctx.task_metrics))
+
+
+def resolve_names(names: Sequence[str] | str | None, ctx: MetricContext) -> list[str]:
+    """Metric names from a list or a comma-separated string; None or "default" gives the
+    default metrics available here, "all" every available one. Unknown names: ConfigError."""
+    if names is None:
+        names = "default"
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    out: list[str] = []
+    for n in names:
+        if n == "default":
+            out += available_metrics(ctx, default_only=True)
+        elif n == "all":
+            out += available_metrics(ctx)
+        else:
+            _lookup(n, ctx)  # raises on an unknown name
+            out.append(n)
+    return list(dict.fromkeys(out))
+
+
+def evaluate(names: Sequence[str], x, ctx: MetricContext) -> dict[str, float]:
+    """Each named metric of the particles x (n, d) against ``ctx``: {name: value}.
+
+    Names are registry metrics or the dataset's task metrics; unknown names, a wrong shape or
+    dimension and NaN/inf entries raise ConfigError before anything is computed.
+    """
+    x = as_points(x, "particles", dim=ctx.dim)
+    fns = {n: _lookup(n, ctx) for n in names}
+    return {n: float(fn(x)) for n, fn in fns.items()}
+
+
+def noise_floor(
+    names: Sequence[str], ctx: MetricContext, n: int, n_seeds: int = 3, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """Noise floor: each metric for fresh independent draws ``ctx.dataset.draw(n, rng)`` of π
+    (same size n as the particles) against the same reference, over ``n_seeds`` seeds:
+    {name: (mean, std)} (std with ddof = 0). Results are cached in ``ctx`` by (name, n, seeds).
+    """
+    if ctx.dataset is None:
+        raise ConfigError("a noise floor needs a dataset in the MetricContext (fresh draws of π)")
+    fns = {name: _lookup(name, ctx) for name in names}
+    out: dict[str, tuple[float, float]] = {}
+    todo = [m for m in names if (m, n, n_seeds, seed) not in ctx._floors]
+    if todo:
+        values: dict[str, list[float]] = {m: [] for m in todo}
+        for k in range(n_seeds):
+            draws = ctx.fresh(n, key=1000 * (seed + 1) + k)
+            for m in todo:
+                values[m].append(float(fns[m](draws)))
+        for m in todo:
+            v = np.asarray(values[m])
+            ctx._floors[(m, n, n_seeds, seed)] = (float(v.mean()), float(v.std()))
+    for m in names:
+        out[m] = ctx._floors[(m, n, n_seeds, seed)]
+    return out
+
+
+def metric_info(name: str, ctx: MetricContext, n: int | None = None) -> dict[str, Any]:
+    """The parameters a metric value depends on, to be stored beside it (n = particle count)."""
+    info: dict[str, Any] = {"seed": ctx.seed, "n_reference": int(ctx.reference.shape[0])}
+    cap = ctx.w2_max_points
+    if name in ("w2", "sinkhorn"):
+        info.update(max_points=cap, subsampled=bool(n is not None and n > cap)
+                    or ctx.reference.shape[0] > cap)
+        if name == "w2":
+            info["numItermax"] = NUM_ITER_MAX
+        else:
+            info["reg"] = SINKHORN_REG * ctx.bandwidth**2
+    elif name == "sw2":
+        info["n_projections"] = ctx.sw2_projections
+    elif name == "mmd2":
+        info["bandwidth"] = ctx.bandwidth
+    elif name == "mmd2_ms":
+        info["bandwidth"] = [ctx.bandwidth * f for f in MMD_SCALES]
+    elif name == "ksd":
+        info.update(kernel="imq", c=ctx.bandwidth, beta=KSD_BETA, quantity="KSD^2 U-statistic")
+    elif name == "copy":
+        info["n_train"] = None if ctx.train_x is None else int(ctx.train_x.shape[0])
+    else:
+        info["task_metric"] = name in ctx.task_metrics
+    return info
