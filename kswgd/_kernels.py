@@ -14,6 +14,56 @@ from numba import njit, prange
 
 
 # ---------------------------------------------------------------------------------------------
+# Gaussian bumps (the `rbf` dictionary and the spectral transport)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def gauss_features(x, z, sigma):
+    """Gaussian bumps ψ_ij = exp(−‖x_i − z_j‖² / (2σ²)).
+
+    x: (N, d) points, z: (F, d) centres, sigma: bandwidth. Returns (N, F).
+    """
+    n, d = x.shape
+    f = z.shape[0]
+    out = np.empty((n, f))
+    c = -0.5 / (sigma * sigma)
+    for i in prange(n):
+        for j in range(f):
+            s = 0.0
+            for a in range(d):
+                t = x[i, a] - z[j, a]
+                s += t * t
+            out[i, j] = np.exp(c * s)
+    return out
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def gauss_grad_dot(x, z, psi, beta, sigma):
+    """Σ_j β_j ∇ψ_j(x_i) for Gaussian bumps, given ψ_ij (DESIGN.md §2):
+
+        v_i = −(x_i Σ_j β_j ψ_ij − Σ_j β_j ψ_ij z_j) / σ²
+
+    x: (N, d), z: (F, d), psi: (N, F), beta: (F,). Returns (N, d). O(N F d) time, no (N, F, d).
+    """
+    n, d = x.shape
+    f = z.shape[0]
+    out = np.empty((n, d))
+    inv = 1.0 / (sigma * sigma)
+    for i in prange(n):
+        s = 0.0
+        w = np.zeros(d)
+        for j in range(f):
+            b = beta[j] * psi[i, j]
+            s += b
+            for a in range(d):
+                w[a] += b * z[j, a]
+        for a in range(d):
+            out[i, a] = -(x[i, a] * s - w[a]) * inv
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # SVGD (baselines/svgd.py)
 # ---------------------------------------------------------------------------------------------
 

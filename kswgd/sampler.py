@@ -15,6 +15,7 @@ import numpy as np
 
 from kswgd.dataset import Dataset, TrainingData, move
 from kswgd.params import resolve_params
+from kswgd.transport import dissipation_rate, spectral_residual
 
 ACCESS = ("trajectories", "samples", "score", "log_density", "spectrum")
 
@@ -97,12 +98,10 @@ class SpectralSampler(Sampler):
 
     def step(self, x, rng):
         v, c = self.spectrum.transport_velocity(x)
-        self._residuals.append(float(c @ c))
+        self._residuals.append(spectral_residual(c))
         return move(x, -self.params["step"] * v, self.manifold)
 
     def diagnostics(self):
-        from kswgd.transport import dissipation_rate
-
         res = self._residuals
         out = {"residual": res[-1] if res else np.nan}
         out["dissipation_rate"] = (

@@ -1,0 +1,229 @@
+"""Dictionaries ψ: R^d → R^F with analytic Jacobians (DESIGN.md §3).
+
+Every dictionary contains the constant function as column 0. A dictionary is configured by
+plain parameters, then ``fit(x, rng)`` fixes what depends on the data (centring and scaling,
+landmarks, random frequencies). After fitting:
+
+- ``dict(x)`` returns Ψ, shape (N, F);
+- ``partial(x, a)`` returns ∂Ψ/∂x_a, shape (N, F);
+- ``grad_dot(x, beta, psi=None)`` returns Σ_j β_j ∇ψ_j(x_i), shape (N, d), in O(N F d) time
+  without an (N, F, d) tensor (the transport's hot loop).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from kswgd import _kernels
+from kswgd.params import choice_error
+
+
+def _as_points(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"points must be an (N, d) array, got shape {x.shape}")
+    return x
+
+
+class Dictionary:
+    """Base class: see the module docstring for the contract."""
+
+    name = ""
+
+    def fit(self, x: np.ndarray, rng: np.random.Generator | None = None) -> Dictionary:
+        raise NotImplementedError
+
+    @property
+    def n_features(self) -> int:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def partial(self, x: np.ndarray, a: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def grad_dot(self, x: np.ndarray, beta: np.ndarray, psi: np.ndarray | None = None):
+        """Σ_j β_j ∇ψ_j(x_i), (N, d), one partial matrix at a time."""
+        x = _as_points(x)
+        return np.stack([self.partial(x, a) @ beta for a in range(x.shape[1])], axis=1)
+
+    def jacobian(self, x: np.ndarray) -> np.ndarray:
+        """Jψ as an (N, F, d) tensor: for small inputs (tests, Dirichlet-form blocks) only."""
+        x = _as_points(x)
+        return np.stack([self.partial(x, a) for a in range(x.shape[1])], axis=2)
+
+    def info(self) -> dict:
+        return {"dictionary": self.name, "n_features": self.n_features}
+
+
+class Poly(Dictionary):
+    """Tensor polynomials of total degree ≤ p in the standardised coordinates u = (x − m)/s.
+
+    basis="hermite": ψ_α(x) = Π_a He_{α_a}(u_a) (probabilists' Hermite, He_n' = n He_{n−1});
+    basis="monomial": ψ_α(x) = Π_a u_a^{α_a}. α runs over multi-indices with |α| ≤ p, α = 0 first
+    (the constant). F = C(p + d, d). m and s are the data's mean and std (``standardize=False``
+    keeps m = 0, s = 1).
+    """
+
+    name = "poly"
+
+    def __init__(self, degree: int = 6, basis: str = "hermite", standardize: bool = True):
+        if basis not in ("hermite", "monomial"):
+            raise choice_error("poly basis", basis, ["hermite", "monomial"])
+        self.degree, self.basis, self.standardize = int(degree), basis, standardize
+
+    def fit(self, x, rng=None):
+        x = _as_points(x)
+        d = x.shape[1]
+        self.mean_ = x.mean(axis=0) if self.standardize else np.zeros(d)
+        self.scale_ = x.std(axis=0) if self.standardize else np.ones(d)
+        self.scale_[self.scale_ == 0] = 1.0
+        alphas = [a for s in range(self.degree + 1) for a in _compositions(s, d)]
+        self.alphas_ = np.array(alphas, dtype=np.int64).reshape(len(alphas), d)
+        return self
+
+    @property
+    def n_features(self):
+        return len(self.alphas_)
+
+    def _univariate(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values P_n(u) and derivatives P_n'(u) for n = 0..p; shapes (p + 1, N, d)."""
+        p = self.degree
+        val = np.empty((p + 1,) + u.shape)
+        der = np.zeros_like(val)
+        val[0] = 1.0
+        if p >= 1:
+            val[1] = u
+            der[1] = 1.0
+        for n in range(1, p):
+            if self.basis == "hermite":
+                val[n + 1] = u * val[n] - n * val[n - 1]
+            else:
+                val[n + 1] = u * val[n]
+        for n in range(2, p + 1):
+            der[n] = n * val[n - 1]
+        return val, der
+
+    def _terms(self, x):
+        u = (_as_points(x) - self.mean_) / self.scale_
+        val, der = self._univariate(u)
+        cols = np.arange(u.shape[1])
+        # factors[j, i, a] = P_{α_ja}(u_ia)
+        return val[self.alphas_, :, cols].transpose(0, 2, 1), der, cols
+
+    def __call__(self, x):
+        factors, _, _ = self._terms(x)
+        return np.prod(factors, axis=2).T
+
+    def partial(self, x, a):
+        factors, der, cols = self._terms(x)
+        factors = factors.copy()
+        factors[:, :, a] = der[self.alphas_[:, a], :, a]
+        return np.prod(factors, axis=2).T / self.scale_[a]
+
+    def info(self):
+        return {**super().info(), "degree": self.degree, "basis": self.basis}
+
+
+def _compositions(total: int, d: int):
+    """Multi-indices α ∈ N^d with |α| = total, in lexicographic order (largest first)."""
+    for cut in itertools.combinations(range(total + d - 1), d - 1):
+        bounds = (-1,) + cut + (total + d - 1,)
+        yield tuple(bounds[k + 1] - bounds[k] - 1 for k in range(d))
+
+
+class RBF(Dictionary):
+    """The constant plus F − 1 Gaussian bumps ψ_j(x) = exp(−‖x − z_j‖²/(2σ²)) on landmarks z_j.
+
+    landmarks="random": a seeded random subset of the data; "kmeans++": seeded k-means++ seeding
+    (D² sampling); "all": every data point (full kernel EDMD; F − 1 = M).
+    bandwidth σ = 0 selects the rule σ = s̄ · (4/(d + 2))^{1/(d+4)} · (F − 1)^{−1/(d+4)}
+    (Silverman's rule applied to the landmarks; s̄ = mean coordinate std of the data).
+    """
+
+    name = "rbf"
+
+    def __init__(self, n_features: int = 400, bandwidth: float = 0.0, landmarks: str = "random"):
+        if landmarks not in ("random", "kmeans++", "all"):
+            raise choice_error("landmark rule", landmarks, ["random", "kmeans++", "all"])
+        self.n_bumps, self.bandwidth, self.landmarks = int(n_features), float(bandwidth), landmarks
+
+    def fit(self, x, rng=None):
+        x = _as_points(x)
+        rng = np.random.default_rng(0) if rng is None else rng
+        m, d = x.shape
+        k = min(self.n_bumps, m)
+        if self.landmarks == "all" or k == m:
+            self.centres_ = x.copy()
+        elif self.landmarks == "random":
+            self.centres_ = x[np.sort(rng.choice(m, size=k, replace=False))]
+        else:
+            self.centres_ = kmeans_pp(x, k, rng)
+        f = len(self.centres_)
+        if self.bandwidth > 0:
+            self.sigma_ = self.bandwidth
+        else:
+            spread = float(np.mean(x.std(axis=0)))
+            self.sigma_ = spread * (4 / (d + 2)) ** (1 / (d + 4)) * f ** (-1 / (d + 4))
+        return self
+
+    @property
+    def n_features(self):
+        return len(self.centres_) + 1
+
+    def __call__(self, x):
+        x = _as_points(x)
+        bumps = _kernels.gauss_features(x, self.centres_, self.sigma_)
+        return np.hstack([np.ones((len(x), 1)), bumps])
+
+    def partial(self, x, a):
+        x = _as_points(x)
+        bumps = _kernels.gauss_features(x, self.centres_, self.sigma_)
+        diff = x[:, a : a + 1] - self.centres_[None, :, a]
+        return np.hstack([np.zeros((len(x), 1)), -diff * bumps / self.sigma_**2])
+
+    def grad_dot(self, x, beta, psi=None):
+        x = _as_points(x)
+        bumps = psi[:, 1:] if psi is not None else _kernels.gauss_features(
+            x, self.centres_, self.sigma_
+        )
+        beta = np.ascontiguousarray(beta[1:], dtype=np.float64)
+        return _kernels.gauss_grad_dot(x, self.centres_, np.ascontiguousarray(bumps), beta,
+                                       self.sigma_)
+
+    def info(self):
+        return {**super().info(), "bandwidth": self.sigma_, "landmarks": self.landmarks}
+
+
+def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): each new centre drawn ∝ D(x)²."""
+    m = len(x)
+    idx = [int(rng.integers(m))]
+    d2 = np.sum((x - x[idx[0]]) ** 2, axis=1)
+    for _ in range(1, k):
+        total = d2.sum()
+        j = int(rng.choice(m, p=d2 / total)) if total > 0 else int(rng.integers(m))
+        idx.append(j)
+        d2 = np.minimum(d2, np.sum((x - x[j]) ** 2, axis=1))
+    return x[np.array(idx)]
+
+
+DICTIONARIES = {"poly": Poly, "rbf": RBF}
+
+
+def make_dictionary(name: str, *, n_features: int = 400, bandwidth: float = 0.0,
+                    degree: int = 6, landmarks: str = "random", **extra) -> Dictionary:
+    """Build an (unfitted) dictionary by name from the flat parameters samplers carry."""
+    if name == "poly":
+        return Poly(degree=degree, **extra)
+    if name == "rbf":
+        return RBF(n_features=n_features, bandwidth=bandwidth, landmarks=landmarks)
+    if name in DICTIONARIES:
+        return DICTIONARIES[name](n_features=n_features, bandwidth=bandwidth, **extra)
+    raise choice_error("dictionary", name, DICTIONARIES)
+
+
+__all__ = ["Dictionary", "Poly", "RBF", "DICTIONARIES", "make_dictionary", "kmeans_pp"]

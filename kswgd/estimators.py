@@ -1,0 +1,194 @@
+"""Spectral estimators of the Langevin generator (DESIGN.md §3).
+
+Each estimator returns a :class:`~kswgd.spectrum.Spectrum` with r eigenpairs (constant mode
+skipped), eigenfunctions normalised in L²(π̂) (mean over the data of φ_k² = 1), and a record of
+the fit in ``spectrum.info``. All explicit-dictionary estimators end in the symmetric
+generalised eigenproblem A ξ = θ C0 ξ, solved in the whitened basis of C0 (``whitened_eigh``).
+
+    edmd       pairs (x_m, y_m) at lag τ: C0 = Ψ_Xᵀ Ψ_X / M, C1 = Ψ_Xᵀ Ψ_Y / M,
+               A = (C1 + C1ᵀ)/2 → μ̂, λ̂ = −log(μ̂)/τ (or (1 − μ̂)/τ).
+    dirichlet  static samples: A = D = mean_m Jψ(x_m) Jψ(x_m)ᵀ (tangential on a manifold) → λ̂.
+
+Further estimators register themselves in ``ESTIMATORS`` with the same signature.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import scipy.linalg
+
+from kswgd.dataset import Manifold, TrainingData
+from kswgd.dictionaries import Dictionary, _as_points
+from kswgd.params import ConfigError, choice_error
+from kswgd.spectrum import DictionarySpectrum
+
+
+def whitened_eigh(a: np.ndarray, c0: np.ndarray, tol: float = 1e-10, ridge: float = 0.0):
+    """Solve A ξ = θ (C0 + γI) ξ in the whitened basis of C0 (DESIGN.md §3).
+
+    C0 + γI = U diag(w) Uᵀ; keep w > tol · max(w); W = U_keep diag(w_keep^{−1/2});
+    θ, v = eigh(Wᵀ A W); ξ = W v (so that ξᵀ C0 ξ = I). Returns θ (ascending), Ξ (F, k) and a
+    dict with the kept dimension and the condition number of C0 + γI.
+    """
+    wmat, rec = whitener(c0, tol, ridge)
+    theta, v = scipy.linalg.eigh(wmat.T @ a @ wmat)
+    return theta, wmat @ v, rec
+
+
+def whitener(c0: np.ndarray, tol: float = 1e-10, ridge: float = 0.0):
+    """W = U_keep diag(w_keep^{−1/2}) for C0 + γI = U diag(w) Uᵀ, keeping w > tol · max(w)."""
+    w, u = scipy.linalg.eigh(c0 + ridge * np.eye(len(c0)))
+    keep = w > tol * w.max()
+    cond = float(w.max() / w.min()) if w.min() > 0 else float("inf")
+    return u[:, keep] / np.sqrt(w[keep]), {"kept_dim": int(keep.sum()), "condition_number": cond}
+
+
+def _select(lam: np.ndarray, xi: np.ndarray, rank: int, invalid: np.ndarray):
+    """Drop the constant mode (λ̂ closest to 0) and invalid modes; keep the next r by λ̂."""
+    const = int(np.argmin(np.abs(np.where(np.isfinite(lam), lam, np.inf))))
+    ok = ~invalid
+    ok[const] = False
+    dropped = int(invalid.sum() - invalid[const])
+    order = np.flatnonzero(ok)[np.argsort(lam[ok], kind="stable")][:rank]
+    if len(order) == 0:
+        raise ConfigError("the estimator found no non-constant mode with a valid eigenvalue")
+    return lam[order], xi[:, order], dropped
+
+
+def second_moments(dictionary: Dictionary, x: np.ndarray, y: np.ndarray | None = None,
+                   block: int = 20000) -> tuple[np.ndarray, np.ndarray | None]:
+    """C0 = mean_m ψ(x_m) ψ(x_m)ᵀ and, with y, C1 = mean_m ψ(x_m) ψ(y_m)ᵀ, in row blocks."""
+    f = dictionary.n_features
+    c0 = np.zeros((f, f))
+    c1 = None if y is None else np.zeros((f, f))
+    for i in range(0, len(x), block):
+        px = dictionary(x[i : i + block])
+        c0 += px.T @ px
+        if y is not None:
+            c1 += px.T @ dictionary(y[i : i + block])
+    return c0 / len(x), (None if c1 is None else c1 / len(x))
+
+
+def _fit_features(dictionary: Dictionary, x: np.ndarray, rng) -> None:
+    dictionary.fit(x, rng if rng is not None else np.random.default_rng(0))
+
+
+def edmd(
+    train: TrainingData,
+    dictionary: Dictionary,
+    *,
+    rank: int = 10,
+    rng: np.random.Generator | None = None,
+    tol: float = 1e-10,
+    ridge: float = 0.0,
+    reversible: bool = True,
+    conversion: str = "log",
+    block: int = 20000,
+    **_ignored,
+) -> DictionarySpectrum:
+    """EDMD on trajectory pairs at lag τ (DESIGN.md §3, estimator ``edmd``).
+
+    Reversible (default): eigenpairs of the symmetrised C1 relative to C0; μ̂ ∈ (0, 1) maps to
+    λ̂ = −log(μ̂)/τ (``conversion='log'``) or (1 − μ̂)/τ (``'linear'``); others are dropped and
+    counted. Non-reversible: eig of the whitened C1, real parts, with a warning.
+    """
+    if not train.has_pairs:
+        raise ConfigError("edmd needs trajectory pairs; use 'dirichlet' or 'kde-pairs' for samples")
+    if conversion not in ("log", "linear"):
+        raise choice_error("eigenvalue conversion", conversion, ["log", "linear"])
+    t0 = time.perf_counter()
+    x, y = _as_points(train.x), _as_points(train.y)
+    _fit_features(dictionary, x, rng)
+    m = len(x)
+    c0, c1 = second_moments(dictionary, x, y, block)
+    if reversible:
+        mu, xi, rec = whitened_eigh(0.5 * (c1 + c1.T), c0, tol, ridge)
+    else:
+        warnings.warn("non-reversible EDMD: using real parts of a non-symmetric eigenproblem",
+                      stacklevel=2)
+        wmat, rec = whitener(c0, tol, ridge)
+        vals, vecs = scipy.linalg.eig(wmat.T @ c1 @ wmat)
+        mu, xi = vals.real, wmat @ vecs.real
+        # re-normalise the real parts in L²(π̂)
+        xi = xi / np.sqrt(np.einsum("fk,fg,gk->k", xi, c0, xi))
+    tau = float(train.lag)
+    invalid = (mu <= 0) | (mu >= 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = -np.log(mu) / tau if conversion == "log" else (1 - mu) / tau
+    # the constant mode has μ̂ ≈ 1 (λ̂ ≈ 0), possibly just above 1: identify it before dropping
+    lam = np.where(mu > 0, lam, np.inf)
+    lam, xi, dropped = _select(lam, xi, rank, invalid)
+    info = {"estimator": "edmd", "reversible": reversible, "lag": tau, "conversion": conversion,
+            "n_train": m, "rank": len(lam), "rank_requested": rank, "dropped_modes": dropped,
+            "tol": tol, "ridge": ridge, **dictionary.info(), **rec,
+            "fit_seconds": time.perf_counter() - t0}
+    return DictionarySpectrum(lam, info, dictionary=dictionary, coefficients=xi)
+
+
+def dirichlet_matrix(dictionary: Dictionary, x: np.ndarray,
+                     manifold: Manifold | None = None, block: int | None = None) -> np.ndarray:
+    """D = mean_m Jψ(x_m) Jψ(x_m)ᵀ, (F, F); on a manifold with tangential gradients P_x ∇ψ_j."""
+    m, d = x.shape
+    f = dictionary.n_features
+    out = np.zeros((f, f))
+    if manifold is None:
+        block = block or 20000
+        for i in range(0, m, block):
+            for a in range(d):
+                g = dictionary.partial(x[i : i + block], a)
+                out += g.T @ g
+        return out / m
+    block = block or max(1, 2_000_000 // (f * d))
+    for i in range(0, m, block):
+        xb = x[i : i + block]
+        jac = dictionary.jacobian(xb)                        # (n, F, d), bounded by the block
+        n = len(xb)
+        flat = manifold.tangent(np.repeat(xb, f, axis=0), jac.reshape(n * f, d))
+        g = flat.reshape(n, f, d).transpose(0, 2, 1).reshape(n * d, f)
+        out += g.T @ g
+    return out / m
+
+
+def dirichlet(
+    train: TrainingData,
+    dictionary: Dictionary,
+    *,
+    rank: int = 10,
+    rng: np.random.Generator | None = None,
+    tol: float = 1e-10,
+    ridge: float = 0.0,
+    manifold: Manifold | None = None,
+    **_ignored,
+) -> DictionarySpectrum:
+    """Generator Galerkin from static samples (DESIGN.md §3, estimator ``dirichlet``).
+
+    Solves D ξ = λ C0 ξ with D_ij = mean_m ∇ψ_i·∇ψ_j and C0 = mean_m ψ ψᵀ: the Dirichlet form
+    ⟨f, L g⟩_π = E_π[∇f·∇g] restricted to span ψ. Needs neither trajectories nor the score.
+    """
+    t0 = time.perf_counter()
+    x = _as_points(train.x)
+    _fit_features(dictionary, x, rng)
+    c0, _ = second_moments(dictionary, x)
+    dmat = dirichlet_matrix(dictionary, x, manifold)
+    lam, xi, rec = whitened_eigh(dmat, c0, tol, ridge)
+    invalid = lam <= 0
+    lam, xi, dropped = _select(lam, xi, rank, invalid)
+    info = {"estimator": "dirichlet", "n_train": len(x), "rank": len(lam),
+            "rank_requested": rank, "dropped_modes": dropped, "tol": tol, "ridge": ridge,
+            "manifold": manifold.name if manifold is not None else None,
+            **dictionary.info(), **rec, "fit_seconds": time.perf_counter() - t0}
+    return DictionarySpectrum(lam, info, dictionary=dictionary, coefficients=xi)
+
+
+ESTIMATORS: dict[str, Callable] = {"edmd": edmd, "dirichlet": dirichlet}
+
+
+def estimate(name: str, train: TrainingData, dictionary: Dictionary | None, **params):
+    """Fit the estimator ``name`` (a key of ESTIMATORS) to the training data."""
+    if name not in ESTIMATORS:
+        raise choice_error("estimator", name, ESTIMATORS)
+    return ESTIMATORS[name](train, dictionary, **params)
