@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kswgd.dataset import TrainingData
+from kswgd.dataset import Dataset, TrainingData
 
 Array = np.ndarray
 
@@ -70,15 +70,17 @@ def langevin_em(
     rng: np.random.Generator,
     beta: float = 1.0,
 ) -> Array:
-    """Overdamped Langevin dX = −∇V dt + √(2/β) dW by Euler–Maruyama, all chains at once.
+    """Overdamped Langevin dX = −β∇V dt + √2 dW (π ∝ e^{−βV}, generator Δ − β∇V·∇ as in
+    DESIGN.md §1) by Euler–Maruyama, all chains at once.
 
-    One saved step = ``n_sub`` Euler sub-steps of length dt / n_sub:
-    x ← x − ∇V(x) δ + √(2δ/β) ξ. The first ``burn_in`` saved steps are discarded.
+    One saved step = ``n_sub`` Euler sub-steps of length δ = dt / n_sub:
+    x ← x − β ∇V(x) δ + √(2δ) ξ. The first ``burn_in`` saved steps are discarded.
     x0: (C, d) chain starts. Returns (n_save, C, d): the saved states after burn-in.
     """
     x = np.array(x0, dtype=float)
     delta = dt / n_sub
-    noise_scale = np.sqrt(2.0 * delta / beta)
+    noise_scale = np.sqrt(2.0 * delta)
+    drift = beta * delta
     out = np.empty((n_save,) + x.shape)
     block = max(1, 4096 // max(1, x.size))  # saved steps of noise drawn at once
     step = 0
@@ -88,7 +90,7 @@ def langevin_em(
         noise = noise_scale * rng.standard_normal((nb, n_sub) + x.shape)
         for b in range(nb):
             for s in range(n_sub):
-                x = x - delta * grad_v(x) + noise[b, s]
+                x = x - drift * grad_v(x) + noise[b, s]
             if step + b >= burn_in:
                 out[step + b - burn_in] = x
         step += nb
@@ -137,3 +139,73 @@ def kind_or_default(kind: str | None, kinds: tuple[str, ...], owner: str) -> str
     if kind not in kinds:
         raise choice_error(f"data kind of {owner}", kind, kinds)
     return kind
+
+
+def unit_rows(x: Array) -> Array:
+    """x / |x| row-wise (the nearest point of the unit sphere); a zero row maps to e_1."""
+    r = np.linalg.norm(x, axis=1, keepdims=True)
+    out = np.divide(x, r, out=np.zeros_like(x, dtype=float), where=r > 0)
+    out[r[:, 0] == 0, 0] = 1.0
+    return out
+
+
+def tangent_sphere(x: Array, v: Array) -> Array:
+    """P_x v = v − (v·n) n with n = x/|x|: projection onto the tangent space of the sphere."""
+    n = unit_rows(x)
+    return v - np.sum(v * n, axis=1, keepdims=True) * n
+
+
+def histogram_tv(values: Array, edges: Array, probs: Array) -> float:
+    """½ Σ_b |n_b / N − p_b|: total variation between a histogram and bin probabilities."""
+    counts, _ = np.histogram(values, bins=edges)
+    return 0.5 * float(np.abs(counts / max(1, values.size) - probs).sum())
+
+
+class LangevinDataset(Dataset):
+    """Shared body of the potential-based datasets: π ∝ exp(−β V), trajectories by
+    :func:`langevin_em`. Subclasses define ``potential``, ``grad_potential``, ``draw``,
+    ``chain_start`` and ``log_z`` and the parameters ``lag``, ``n_sub``, ``burn_in``,
+    ``n_chains`` (and optionally ``beta``, default 1)."""
+
+    data_kinds = ("trajectories", "samples")
+
+    @property
+    def beta(self) -> float:
+        return float(self.params.get("beta", 1.0))
+
+    def grad_potential(self, x: Array) -> Array:
+        raise NotImplementedError
+
+    def chain_start(self, n_chains: int, rng: np.random.Generator) -> Array:
+        """Starting points of the training chains (default: exact draws of π)."""
+        return self.draw(n_chains, rng)
+
+    def log_z(self) -> float:
+        """log ∫ exp(−β V) (by quadrature in the subclass)."""
+        raise NotImplementedError
+
+    def score(self, x: Array) -> Array:
+        """∇ log π = −β ∇V."""
+        return -self.beta * self.grad_potential(x)
+
+    def log_density(self, x: Array) -> Array:
+        """Normalised log π = −β V − log Z."""
+        return -self.beta * self.potential(x) - self.log_z()
+
+    def train(self, n: int, rng: np.random.Generator, kind: str | None = None) -> TrainingData:
+        """n consecutive-point pairs of ``n_chains`` Euler–Maruyama chains (after burn-in),
+        or n exact static draws for kind="samples"."""
+        kind = kind_or_default(kind, self.data_kinds, self.name)
+        if kind == "samples":
+            return TrainingData(self.draw(n, rng))
+        p = self.params
+        x0 = self.chain_start(p["n_chains"], rng)
+        traj = langevin_em(self.grad_potential, x0, p["lag"], p["n_sub"],
+                           chain_lengths(n, p["n_chains"]), p["burn_in"], rng, beta=self.beta)
+        return pairs_from_chains(traj, n, p["lag"], n_chains=p["n_chains"])
+
+
+def basin_tv(labels: Array, masses: Array) -> float:
+    """½ Σ_b |share of particles with label b − exact π-mass of basin b|."""
+    share = np.bincount(labels, minlength=masses.size) / max(1, labels.size)
+    return 0.5 * float(np.abs(share - masses).sum())
