@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from kswgd.baselines.svgd import median_bandwidth, svgd_direction
+from kswgd.baselines.svgd import kde_score, median_bandwidth, svgd_direction
 
+from kswgd.dataset import Dataset, Manifold
 from kswgd.params import ConfigError
 from kswgd.registry import get_dataset, get_sampler
 from kswgd.sampler import run_sampler
@@ -72,6 +73,73 @@ def test_svgd_without_score_raises():
     ds.score = None  # instance attribute shadows the method
     with pytest.raises(ConfigError, match="score"):
         get_sampler("svgd").setup(ds, None, np.random.default_rng(0))
+
+
+def test_kde_score_matches_direct_formula_and_smoothed_gaussian():
+    rng = np.random.default_rng(8)
+    data = rng.standard_normal((20_000, 2))
+    x = rng.uniform(-1.5, 1.5, (150, 2))  # several row blocks (64 rows each at M = 20 000)
+    sigma = 0.5
+    got = kde_score(x, data, sigma)
+    diff = data[None, :, :] - x[:, None, :]
+    w = np.exp(-np.sum(diff**2, axis=2) / (2 * sigma**2))
+    direct = np.einsum("nm,nmd->nd", w, diff) / w.sum(axis=1)[:, None] / sigma**2
+    np.testing.assert_allclose(got, direct, rtol=0, atol=1e-10)
+    # the KDE of N(0, I) draws is ≈ N(0, (1 + σ²) I), whose score is −x / (1 + σ²)
+    err = got + x / (1 + sigma**2)
+    assert np.sqrt(np.mean(err**2)) < 0.05 and np.abs(err).max() < 0.12  # seen: 0.025, 0.056
+
+
+def test_svgd_with_kde_score_learns_from_samples():
+    ds = get_dataset("gaussian", d=2)
+    rng = np.random.default_rng(9)
+    sampler = get_sampler("svgd", step=0.5, score="kde")
+    assert sampler.uses == ("samples",) and sampler.data_kind == "samples"
+    train = ds.train(1000, rng, kind="samples")
+    sampler.setup(ds, train, rng)
+    x = run_sampler(sampler, ds.initial(200, rng), 300, rng)  # seen: |Δmean| ≤ 0.022, Δvar ≥ −0.074
+    sigma = sampler.fit_info()["kde_bandwidth"]
+    assert 0.2 < sigma < 0.4  # Scott's rule: 1000^(−1/6) ≈ 0.32
+    # the target is now the KDE: mean of the data, variance of the data + σ²
+    np.testing.assert_allclose(x.mean(axis=0), train.x.mean(axis=0), atol=0.05)
+    np.testing.assert_allclose(x.var(axis=0), train.x.var(axis=0) + sigma**2, atol=0.12)
+
+
+class _UniformCircle(Dataset):
+    """Uniform law on the unit circle in R² (score 0), enough for the manifold tests."""
+
+    name = ""  # not registered
+
+    dim = 2
+    manifold = Manifold(
+        "circle",
+        project=lambda x: x / np.linalg.norm(x, axis=1, keepdims=True),
+        tangent=lambda x, v: v - np.sum(v * x, axis=1, keepdims=True) * x,
+        intrinsic_dim=1,
+    )
+
+    def score(self, x):
+        return np.zeros_like(x)
+
+    def log_density(self, x):
+        return np.full(len(x), -np.log(2 * np.pi))
+
+
+def test_ula_on_circle_stays_on_manifold_and_spreads():
+    ds = _UniformCircle()
+    rng = np.random.default_rng(10)
+    sampler = get_sampler("ula", step=0.05)
+    sampler.setup(ds, None, rng)
+    x0 = np.tile([1.0, 0.0], (5000, 1))  # all particles at angle 0
+    x = run_sampler(sampler, x0, 200, rng)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-12)
+    # Brownian motion on the circle: E cos θ_t = e^{−t/2} ≈ 0.007 at t = 10 (SE ≈ 0.01)
+    assert abs(x[:, 0].mean()) < 0.05 and abs(x[:, 1].mean()) < 0.05
+
+
+def test_mala_refuses_manifold_datasets():
+    with pytest.raises(ConfigError, match="Euclidean"):
+        get_sampler("mala").setup(_UniformCircle(), None, np.random.default_rng(0))
 
 
 def _run(name: str, n: int, steps: int, seed: int, **params) -> tuple[np.ndarray, object]:
