@@ -31,8 +31,61 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _add_datasets(sub):
+    p = sub.add_parser("datasets", help="describe the registered datasets")
+    p.add_argument("--json", action="store_true", help="print the description as JSON")
+    p.add_argument("--timing", action="store_true",
+                   help="also time default-size generation of every dataset")
+    p.set_defaults(func=_cmd_datasets)
+
+
+def _cmd_datasets(args) -> int:
+    from kswgd.catalog import describe_datasets, time_datasets
+
+    rows = describe_datasets()
+    if args.timing:
+        times = {t["name"]: t for t in time_datasets()}
+        for row in rows:
+            row["timing_s"] = {k: round(v, 3) for k, v in times[row["name"]].items()
+                               if k != "name"}
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        sizes = ", ".join(f"{k}={v}" for k, v in r["default_sizes"].items())
+        print(f"{r['name']:15s} d={r['dim']:<5d} data={'+'.join(r['data_kinds']):21s} "
+              f"known={'+'.join(r['known']) or '-':36s} {sizes}")
+        if args.timing:
+            print(f"{'':15s} generation {r['timing_s']['total']:.2f} s")
+    if args.timing:
+        print(f"total generation time: {sum(r['timing_s']['total'] for r in rows):.2f} s")
+    return 0
+
+
+def _add_sample(sub):
+    p = sub.add_parser("sample", help="write draws of a dataset to a .npy file")
+    p.add_argument("dataset")
+    p.add_argument("--split", default="reference", help="reference | train")
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output .npy file, (N, d) float64")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=_cmd_sample)
+
+
+def _cmd_sample(args) -> int:
+    import numpy as np
+
+    from kswgd.catalog import sample_dataset
+
+    x = sample_dataset(args.dataset, args.split, args.n, args.seed, parse_kv(args.param))
+    np.save(args.out, x)
+    print(f"wrote {args.out}: {x.shape[0]} x {x.shape[1]} float64")
+    return 0
+
+
 # Subcommands are registered here, in the order `kswgd --help` shows them.
-_SUBCOMMANDS = [_add_list]
+_SUBCOMMANDS = [_add_list, _add_datasets, _add_sample]
 
 
 def build_parser() -> argparse.ArgumentParser:
