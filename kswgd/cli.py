@@ -31,6 +31,43 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _add_run(sub):
+    p = sub.add_parser("run", help="run a benchmark suite and print its leaderboard")
+    p.add_argument("--suite", required=True, help="suite name (benchmarks/suites/NAME.toml) or path")
+    p.add_argument("--out", default="runs", help="results folder (default: ./runs, git-ignored)")
+    p.add_argument("--dataset", action="append", help="only this dataset of the suite (repeatable)")
+    p.add_argument("--method", action="append", help="only this method of the suite (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    from kswgd.leaderboard import leaderboard_markdown
+    from kswgd.runner import run_suite
+    from kswgd.suite import load_suite
+
+    suite = load_suite(args.suite)
+    log = (lambda s: None) if args.quiet else None
+    if not args.quiet:
+        print(f"suite {suite.name}: results in {args.out}", file=sys.stderr)
+    ids = run_suite(suite, args.out, log=log, datasets=args.dataset, methods=args.method)
+    print(leaderboard_markdown(args.out, ids))
+    return 0
+
+
+def _add_leaderboard(sub):
+    p = sub.add_parser("leaderboard", help="print the Markdown leaderboard of a results folder")
+    p.add_argument("--out", default="runs", help="results folder (default: ./runs)")
+    p.set_defaults(func=_cmd_leaderboard)
+
+
+def _cmd_leaderboard(args) -> int:
+    from kswgd.leaderboard import leaderboard_markdown
+
+    print(leaderboard_markdown(args.out))
+    return 0
+
+
 def _add_datasets(sub):
     p = sub.add_parser("datasets", help="describe the registered datasets")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
@@ -85,7 +122,7 @@ def _cmd_sample(args) -> int:
 
 
 # Subcommands are registered here, in the order `kswgd --help` shows them.
-_SUBCOMMANDS = [_add_list, _add_datasets, _add_sample]
+_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_datasets, _add_sample]
 
 
 def build_parser() -> argparse.ArgumentParser:

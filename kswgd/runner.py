@@ -1,0 +1,218 @@
+"""The runner: runs a suite's datasets × methods × repetitions at matched budgets.
+
+It owns seeds, budgets, timers, checkpoints and storage (DESIGN.md §7):
+
+- Seeds derive from the suite's root seed with ``numpy.random.SeedSequence``, keyed by the
+  dataset (reference set), dataset + repetition (training data and initial particles: the same
+  for every method) and dataset + method + repetition (the sampler's own randomness).
+- A run's id is the hash of its config; a finished run (manifest present) is never recomputed.
+- Time: ``fit_seconds`` for ``setup``, then the sampler's cumulative step time at each
+  checkpoint; metric evaluation is excluded from both.
+- A run that raises, produces NaN/inf or diverges is stored as failed with its reason; the sweep
+  goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kswgd import registry, store
+from kswgd.dataset import TrainingData
+from kswgd.metrics import MetricContext, evaluate, metric_info, noise_floor, resolve_names
+from kswgd.params import ConfigError, choice_error
+from kswgd.provenance import environment, git_commit
+from kswgd.suite import Suite
+
+#: A run is declared diverged when a particle leaves this multiple of the reference's extent.
+DIVERGENCE_FACTOR = 1e3
+
+
+def _key(*parts) -> list[int]:
+    """Stable integer spawn key from names and numbers (independent of PYTHONHASHSEED)."""
+    out = []
+    for p in parts:
+        out.append(int(hashlib.sha256(str(p).encode()).hexdigest()[:8], 16))
+    return out
+
+
+def rng_for(root_seed: int, *parts) -> np.random.Generator:
+    """Generator seeded by SeedSequence(root_seed, spawn_key=key(parts))."""
+    return np.random.default_rng(np.random.SeedSequence(root_seed, spawn_key=_key(*parts)))
+
+
+def checkpoints(n_steps: int, n_checkpoints: int) -> list[int]:
+    """Iterations at which metrics are evaluated: 0, evenly spaced ones, and n_steps."""
+    pts = np.linspace(0, n_steps, max(n_checkpoints, 1) + 1).round().astype(int)
+    return sorted(set(pts.tolist()))
+
+
+class DatasetSession:
+    """One dataset instance with its reference set, metric context and noise floor cache."""
+
+    def __init__(self, name: str, params: dict, budget: dict, out: Path):
+        self.dataset = registry.get_dataset(name, **params)
+        self.name, self.params, self.budget, self.out = name, dict(self.dataset.params), budget, out
+        self.key = store.config_hash({"dataset": name, "params": self.params})
+        seed = budget["root_seed"]
+        ref = self.dataset.draw(budget["n_reference"], rng_for(seed, self.key, "reference"))
+        self.metric_seed = _key(seed, self.key, "metrics")[0]
+        self.ctx = MetricContext(ref, dataset=self.dataset, seed=self.metric_seed)
+        self.metrics = resolve_names(budget["metrics"], self.ctx)
+        self.reference_hash = store.array_hash(ref)
+        self.extent = float(np.max(np.abs(ref))) + 1.0
+
+    def floor(self, n: int) -> dict:
+        """Noise floor of every metric at size n, cached on disk (atomic JSON)."""
+        path = Path(self.out) / "floors" / f"{self.key}_n{n}_s{self.budget['floor_seeds']}.json"
+        if path.exists():
+            return pd.read_json(path, typ="series").to_dict()
+        values = noise_floor(self.metrics, self.ctx, n, n_seeds=self.budget["floor_seeds"],
+                             seed=self.metric_seed)
+        rec = {"dataset": self.name, "dataset_key": self.key, "params": self.params, "n": n,
+               "floor_seeds": self.budget["floor_seeds"], "reference_hash": self.reference_hash,
+               **{f"{m}": v[0] for m, v in values.items()},
+               **{f"{m}_std": v[1] for m, v in values.items()}}
+        store.write_json(path, rec)
+        return rec
+
+    def training(self, rep: int, kind: str | None, n: int):
+        """The repetition's training data, identical for every method: the dataset's primary
+        kind is drawn once (seeded by dataset and repetition); a method that asks for samples
+        of a trajectory dataset gets the x of the same pairs."""
+        if kind is None:
+            return None
+        primary = self.dataset.data_kinds[0]
+        data = self.dataset.train(n, rng_for(self.budget["root_seed"], self.key, rep, "train"),
+                                  kind=primary)
+        if kind == "samples" and data.has_pairs:
+            return TrainingData(data.x, info=dict(data.info))
+        if kind == "trajectories" and not data.has_pairs:
+            raise ConfigError(f"dataset {self.name!r} has no trajectories "
+                              f"(data kinds: {', '.join(self.dataset.data_kinds)})")
+        return data
+
+    def initial(self, rep: int, n: int) -> np.ndarray:
+        return self.dataset.initial(n, rng_for(self.budget["root_seed"], self.key, rep, "init"))
+
+
+def run_config(session: DatasetSession, method: str, method_params: dict, rep: int) -> dict:
+    """The full config of one run; its hash is the run id."""
+    b = session.budget
+    return {
+        "dataset": session.name, "dataset_params": session.params,
+        "method": method, "method_params": method_params, "repetition": rep,
+        "root_seed": b["root_seed"], "n_particles": b["n_particles"], "n_steps": b["n_steps"],
+        "n_train": b["n_train"], "n_reference": b["n_reference"],
+        "checkpoints": checkpoints(b["n_steps"], b["n_checkpoints"]),
+        "metrics": session.metrics,
+    }
+
+
+def execute_run(session: DatasetSession, method: str, method_params: dict, rep: int,
+                log: Callable[[str], None] = lambda s: None) -> tuple[pd.DataFrame, dict]:
+    """Run one (dataset, method, repetition) and return (rows, manifest); never raises on a
+    failing sampler: the failure is recorded in the manifest's status and reason."""
+    sampler = registry.get_sampler(method, **method_params)
+    config = run_config(session, method, dict(sampler.params), rep)
+    b = session.budget
+    rows: list[dict] = []
+    manifest = {"run_id": store.config_hash(config), "config": config, "status": "ok",
+                "reason": None, "uses": list(sampler.uses), "data_kind": sampler.data_kind,
+                "dataset_key": session.key, "reference_hash": session.reference_hash,
+                "metric_info": {m: metric_info(m, session.ctx, b["n_particles"])
+                                for m in session.metrics},
+                "git_commit": git_commit(), "environment": environment(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    state = {"seconds": 0.0, "fit_seconds": None}
+    marks = set(config["checkpoints"])
+
+    def record(it: int, x: np.ndarray) -> None:
+        row = {"iteration": it, "seconds": state["seconds"]}
+        row.update(evaluate(session.metrics, x, session.ctx))
+        row.update({k: float(v) for k, v in sampler.diagnostics().items()})
+        rows.append(row)
+
+    try:
+        train = session.training(rep, sampler.data_kind, b["n_train"])
+        manifest["data_hash"] = (store.array_hash(train.x, train.y) if train is not None
+                                 else None)
+        x = session.initial(rep, b["n_particles"])
+        rng = rng_for(b["root_seed"], session.key, method, rep, "method")
+        t0 = time.perf_counter()
+        sampler.setup(session.dataset, train, rng)
+        state["fit_seconds"] = time.perf_counter() - t0
+        record(0, x)
+        for it in range(1, b["n_steps"] + 1):
+            t0 = time.perf_counter()
+            x = sampler.step(x, rng)
+            state["seconds"] += time.perf_counter() - t0
+            if not np.all(np.isfinite(x)):
+                raise FloatingPointError(f"non-finite particles at step {it}")
+            if np.max(np.abs(x)) > DIVERGENCE_FACTOR * session.extent:
+                raise FloatingPointError(f"diverged at step {it}: max |x| = "
+                                         f"{np.max(np.abs(x)):.3g}")
+            if it in marks:
+                record(it, x)
+    except Exception as err:  # a failing run is a result, not a crash of the sweep
+        manifest["status"] = "failed"
+        manifest["reason"] = f"{type(err).__name__}: {err}"
+        manifest["traceback"] = traceback.format_exc(limit=6)
+        log(f"    failed: {manifest['reason']}")
+    manifest["fit_seconds"] = state["fit_seconds"]
+    manifest["sample_seconds"] = state["seconds"]
+    try:
+        manifest["fit_info"] = sampler.fit_info() if manifest["status"] == "ok" else {}
+    except Exception:  # noqa: BLE001 - fit info is optional
+        manifest["fit_info"] = {}
+    frame = pd.DataFrame(rows, columns=["iteration", "seconds", *session.metrics]
+                         if not rows else None)
+    return frame, manifest
+
+
+def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = None,
+              datasets: list[str] | None = None, methods: list[str] | None = None) -> list[str]:
+    """Run every (dataset, method, repetition) of the suite not already finished in ``out``.
+
+    Returns the run ids of the suite (finished before or now). Unknown dataset or method names
+    raise ConfigError before anything runs.
+    """
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    out = Path(out)
+    for name in datasets or []:
+        if name not in {e.name for e in suite.datasets}:
+            raise choice_error("dataset in this suite", name, {e.name for e in suite.datasets})
+    entries = [e for e in suite.datasets if not datasets or e.name in datasets]
+    todo = [(n, p) for n, p in suite.methods if not methods or n in methods]
+    # validate every name and parameter up front: a typo must not surface after an hour
+    for entry in entries:
+        registry.get_dataset(entry.name, **entry.params)
+        for name, params in todo:
+            registry.get_sampler(name, **{**params, **entry.method_params.get(name, {})})
+    ids: list[str] = []
+    for entry in entries:
+        session = DatasetSession(entry.name, entry.params, entry.budget, out)
+        session.floor(entry.budget["n_particles"])
+        for name, params in todo:
+            params = {**params, **entry.method_params.get(name, {})}
+            for rep in range(entry.budget["repetitions"]):
+                sampler = registry.get_sampler(name, **params)
+                rid = store.config_hash(run_config(session, name, dict(sampler.params), rep))
+                ids.append(rid)
+                if store.is_finished(out, rid):
+                    log(f"  {entry.name:16s} {name:8s} rep {rep}: done before ({rid})")
+                    continue
+                t0 = time.perf_counter()
+                rows, manifest = execute_run(session, name, params, rep, log)
+                manifest["suite"] = suite.name
+                store.save_run(out, rid, rows, manifest)
+                log(f"  {entry.name:16s} {name:8s} rep {rep}: {manifest['status']} "
+                    f"in {time.perf_counter() - t0:.1f} s ({rid})")
+    return ids

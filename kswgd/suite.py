@@ -1,0 +1,97 @@
+"""Suite files: which datasets × methods × repetitions to run, at which matched budget.
+
+A suite is a TOML file in ``benchmarks/suites/`` (``kswgd run --suite NAME``) or any path.
+Top-level keys set the budget shared by every method (fair comparisons): ``repetitions``,
+``n_particles``, ``n_steps``, ``n_checkpoints``, ``n_train``, ``n_reference``, ``metrics``,
+``floor_seeds``, ``root_seed``. ``[[datasets]]`` entries have ``name``, ``params`` and may
+override the budget keys and give per-method parameters (``method_params.<method> = {...}``,
+e.g. a step size for that dataset). ``[[methods]]`` entries have ``name`` and ``params``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kswgd.params import ConfigError, choice_error
+
+BUDGET_KEYS = {
+    "repetitions": 3,
+    "n_particles": 500,
+    "n_steps": 200,
+    "n_checkpoints": 4,
+    "n_train": 2000,
+    "n_reference": 1000,
+    "metrics": ["w2", "mmd2"],
+    "floor_seeds": 3,
+    "root_seed": 20261128,
+}
+
+
+@dataclass
+class DatasetEntry:
+    name: str
+    params: dict
+    budget: dict
+    method_params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    name: str
+    description: str
+    datasets: list[DatasetEntry]
+    methods: list[tuple[str, dict]]
+    path: Path | None = None
+
+
+def suite_dirs() -> list[Path]:
+    """Where suite names are looked up: $KSWGD_SUITES, ./benchmarks/suites, the source tree's."""
+    dirs = [Path(p) for p in os.environ.get("KSWGD_SUITES", "").split(os.pathsep) if p]
+    dirs += [Path.cwd() / "benchmarks" / "suites",
+             Path(__file__).resolve().parents[1] / "benchmarks" / "suites"]
+    return list(dict.fromkeys(d for d in dirs if d.is_dir()))
+
+
+def available_suites() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in reversed(suite_dirs()):
+        found.update({p.stem: p for p in d.glob("*.toml")})
+    return found
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read a suite by name (see :func:`suite_dirs`) or by path; check its keys."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" and path.exists()):
+        suites = available_suites()
+        if name_or_path not in suites:
+            raise choice_error("suite", name_or_path, suites)
+        path = suites[name_or_path]
+    with open(path, "rb") as fh:
+        raw = tomllib.load(fh)
+    allowed = set(BUDGET_KEYS) | {"name", "description", "datasets", "methods"}
+    for key in raw:
+        if key not in allowed:
+            raise choice_error(f"key in suite {path.name}", key, allowed)
+    top = {k: raw.get(k, v) for k, v in BUDGET_KEYS.items()}
+    entries = []
+    for item in raw.get("datasets", []):
+        extra = set(item) - set(BUDGET_KEYS) - {"name", "params", "method_params"}
+        if extra or "name" not in item:
+            raise ConfigError(f"suite {path.name}: a [[datasets]] entry needs 'name' and may "
+                              f"have params, method_params and {', '.join(BUDGET_KEYS)}; "
+                              f"got {sorted(item)}")
+        budget = {k: item.get(k, top[k]) for k in BUDGET_KEYS}
+        entries.append(DatasetEntry(item["name"], dict(item.get("params", {})), budget,
+                                    dict(item.get("method_params", {}))))
+    methods = []
+    for item in raw.get("methods", []):
+        if "name" not in item or set(item) - {"name", "params"}:
+            raise ConfigError(f"suite {path.name}: a [[methods]] entry has 'name' and 'params'")
+        methods.append((item["name"], dict(item.get("params", {}))))
+    if not entries or not methods:
+        raise ConfigError(f"suite {path.name} needs at least one [[datasets]] and [[methods]]")
+    return Suite(raw.get("name", path.stem), raw.get("description", ""), entries, methods, path)
