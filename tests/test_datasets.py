@@ -79,6 +79,22 @@ def test_quadruple_well_initial_law_avoids_wells():
     assert abs(np.mean(x[:, 0] > 0) - 0.5) < _binom_tol(0.5, 2627)
 
 
+# ---------------------------------------------------------------- gaussian (OU)
+
+
+def test_gaussian_ou_pairs_have_exact_transition_moments():
+    ds = get_dataset("gaussian", d=2, lag=0.3)
+    n = 50_000
+    td = ds.train(n, _rng(5))
+    a = np.exp(-0.3)
+    resid = td.y - a * td.x  # exactly N(0, (1 − e^{−2τ}) I), independent of x
+    var = 1 - a * a
+    assert np.abs(resid.mean(0)).max() < 4.5 * np.sqrt(var / n)
+    assert np.abs(resid.var(0) / var - 1).max() < 4.5 * np.sqrt(2 / n)
+    assert np.abs(np.mean(resid * td.x, axis=0)).max() < 4.5 * np.sqrt(var / n)
+    assert np.abs(np.mean(td.x * td.y, axis=0) - a).max() < 4.5 * np.sqrt((1 + a * a) / n)
+
+
 # ---------------------------------------------------------------- manifolds
 
 
