@@ -1,0 +1,152 @@
+"""The runner end to end on a tiny suite: storage, resume, determinism, failures, errors."""
+
+import json
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kswgd import store
+from kswgd.cli import main
+from kswgd.leaderboard import leaderboard_markdown
+from kswgd.params import ConfigError
+from kswgd.runner import checkpoints, rng_for, run_suite
+from kswgd.suite import load_suite
+
+TINY = """
+name = "tiny"
+root_seed = 7
+repetitions = 2
+n_particles = 120
+n_steps = 20
+n_checkpoints = 3
+n_train = 8000
+n_reference = 300
+metrics = ["w2", "mmd2"]
+floor_seeds = 2
+
+[[datasets]]
+name = "gaussian"
+params = { d = 1 }
+
+[[methods]]
+name = "kswgd"
+params = { step = 0.5, rank = 3, dictionary = "poly", degree = 3 }
+
+[[methods]]
+name = "ula"
+params = { step = 0.05 }
+"""
+
+
+def _suite(tmp_path, text=TINY, name="tiny.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return load_suite(str(path))
+
+
+def test_run_stores_rows_manifests_and_leaderboard(tmp_path):
+    out = tmp_path / "out"
+    ids = run_suite(_suite(tmp_path), out, log=lambda s: None)
+    assert len(ids) == 4 and len(set(ids)) == 4
+    rows, manifests = store.load_runs(out)
+    assert {m["status"] for m in manifests} == {"ok"}
+    assert sorted(rows["iteration"].unique()) == checkpoints(20, 3) == [0, 7, 13, 20]
+    man = manifests[0]
+    for key in ("config", "git_commit", "environment", "data_hash", "reference_hash",
+                "fit_seconds", "sample_seconds", "metric_info"):
+        assert key in man
+    kswgd_man = next(m for m in manifests if m["config"]["method"] == "kswgd")
+    assert kswgd_man["fit_info"]["estimator"] == "edmd"
+    assert "residual" in rows.columns
+    board = leaderboard_markdown(out, ids)
+    assert "| kswgd | trajectories |" in board and "| ula | score |" in board
+    assert "*noise floor*" in board
+    # KSWGD moves the particles from N(2, 0.3²) towards N(0, 1): W2 drops a lot
+    k = rows[rows["run_id"] == kswgd_man["run_id"]].sort_values("iteration")
+    assert k["w2"].iloc[-1] < 0.3 * k["w2"].iloc[0]
+
+
+def test_same_config_gives_same_numbers_and_resume_skips_finished_runs(tmp_path):
+    suite = _suite(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    ids_a = run_suite(suite, a, log=lambda s: None)
+    ids_b = run_suite(suite, b, log=lambda s: None)
+    assert ids_a == ids_b
+    rows_a, _ = store.load_runs(a)
+    rows_b, _ = store.load_runs(b)
+    cols = ["iteration", "w2", "mmd2"]
+    pd.testing.assert_frame_equal(rows_a[cols], rows_b[cols], rtol=1e-12)
+    # resume: nothing is recomputed, manifests untouched
+    before = {rid: (store.run_dir(a, rid) / "manifest.json").stat().st_mtime_ns for rid in ids_a}
+    logs = []
+    run_suite(suite, a, log=logs.append)
+    after = {rid: (store.run_dir(a, rid) / "manifest.json").stat().st_mtime_ns for rid in ids_a}
+    assert before == after and all("done before" in line for line in logs)
+
+
+def test_half_written_run_is_recomputed(tmp_path):
+    suite = _suite(tmp_path)
+    out = tmp_path / "out"
+    ids = run_suite(suite, out, log=lambda s: None)
+    victim = store.run_dir(out, ids[0]) / "manifest.json"
+    victim.unlink()  # as if the process died between the rows and the manifest
+    logs = []
+    run_suite(suite, out, log=logs.append)
+    assert sum("done before" not in line for line in logs) == 1
+    assert victim.exists()
+
+
+def test_diverging_run_is_a_failed_row_and_the_sweep_goes_on(tmp_path):
+    text = TINY.replace('params = { step = 0.05 }', 'params = { step = 50.0 }')
+    out = tmp_path / "out"
+    run_suite(_suite(tmp_path, text), out, log=lambda s: None)
+    _, manifests = store.load_runs(out)
+    status = {(m["config"]["method"], m["status"]) for m in manifests}
+    assert status == {("kswgd", "ok"), ("ula", "failed")}
+    failed = [m for m in manifests if m["status"] == "failed"]
+    assert all("diverged" in m["reason"] or "non-finite" in m["reason"] for m in failed)
+    assert "failed: ula" in leaderboard_markdown(out)
+
+
+def test_seeds_are_keyed_and_stable():
+    a = rng_for(1, "gaussian", 0, "init").standard_normal(3)
+    b = rng_for(1, "gaussian", 0, "init").standard_normal(3)
+    c = rng_for(1, "gaussian", 1, "init").standard_normal(3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_unknown_names_in_a_suite_name_the_valid_choices(tmp_path):
+    with pytest.raises(ConfigError, match="valid: .*gaussian"):
+        run_suite(_suite(tmp_path, TINY.replace('name = "gaussian"', 'name = "gausian"')),
+                  tmp_path / "o", log=lambda s: None)
+    with pytest.raises(ConfigError, match="valid: .*kswgd.*ula"):
+        run_suite(_suite(tmp_path, TINY.replace('name = "ula"', 'name = "uula"')),
+                  tmp_path / "o", log=lambda s: None)
+    with pytest.raises(ConfigError, match="step"):
+        run_suite(_suite(tmp_path, TINY.replace("step = 0.05", "stepp = 0.05")),
+                  tmp_path / "o", log=lambda s: None)
+    assert not (tmp_path / "o" / "runs").exists()
+
+
+def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["run", "--suite", "no-such-suite", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown suite 'no-such-suite'" in err and "smoke" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.replace('name = "gaussian"', 'name = "nope"'))
+    assert main(["run", "--suite", str(bad), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown dataset 'nope'" in err and "quadruple_well" in err
+
+
+def test_cli_run_prints_the_leaderboard(tmp_path, capsys):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    assert main(["run", "--suite", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "### gaussian" in out and "| kswgd |" in out
+    manifest = next((tmp_path / "o" / "runs").glob("*/manifest.json"))
+    assert json.loads(manifest.read_text())["suite"] == "tiny"
