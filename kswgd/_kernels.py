@@ -63,6 +63,33 @@ def gauss_grad_dot(x, z, psi, beta, sigma):
     return out
 
 
+
+@njit(cache=True, parallel=True, fastmath=True)
+def gauss_features_rowshift(x, z, sigma):
+    """Row-shifted Gaussian kernel k_ij = exp(−(‖x_i − z_j‖² − min_l ‖x_i − z_l‖²) / (2σ²)).
+
+    Each row is scaled by a positive constant so that its largest entry is 1: ratios of kernel
+    sums along a row (the Nyström extension of diffusion maps) are unchanged and never underflow
+    to 0/0 for points far from every z_j. x: (N, d), z: (F, d). Returns (N, F).
+    """
+    n, d = x.shape
+    f = z.shape[0]
+    out = np.empty((n, f))
+    c = -0.5 / (sigma * sigma)
+    for i in prange(n):
+        m = np.inf
+        for j in range(f):
+            s = 0.0
+            for a in range(d):
+                t = x[i, a] - z[j, a]
+                s += t * t
+            out[i, j] = s
+            if s < m:
+                m = s
+        for j in range(f):
+            out[i, j] = np.exp(c * (out[i, j] - m))
+    return out
+
 # ---------------------------------------------------------------------------------------------
 # SVGD (baselines/svgd.py)
 # ---------------------------------------------------------------------------------------------

@@ -20,11 +20,12 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
 
 from kswgd.dataset import Manifold, TrainingData
 from kswgd.dictionaries import Dictionary, _as_points
 from kswgd.params import ConfigError, choice_error
-from kswgd.spectrum import DictionarySpectrum
+from kswgd.spectrum import DictionarySpectrum, NystromSpectrum
 
 
 def whitened_eigh(a: np.ndarray, c0: np.ndarray, tol: float = 1e-10, ridge: float = 0.0):
@@ -184,7 +185,102 @@ def dirichlet(
     return DictionarySpectrum(lam, info, dictionary=dictionary, coefficients=xi)
 
 
-ESTIMATORS: dict[str, Callable] = {"edmd": edmd, "dirichlet": dirichlet}
+def diffusion_bandwidth(x: np.ndarray, intrinsic_dim: int | None = None) -> float:
+    """The default diffusion-map bandwidth s = σ̄ · n^{−1/(m + 6)}.
+
+    σ̄ = mean coordinate std of the samples, n = their number, m = the intrinsic dimension
+    (d in R^d). n^{−1/(m+6)} balances the O(s²) bias of the α = ½ graph generator against its
+    O(n^{−1/2} s^{−(m/2+1)}) variance. On OU with n = 3 000 it gives s = 0.32 (DESIGN.md §3:
+    s = 0.3 → λ̂ = 1.04, 1.96, 2.73; s = 0.1 adds spurious near-zero modes).
+    """
+    x = _as_points(x)
+    m = x.shape[1] if intrinsic_dim is None else int(intrinsic_dim)
+    return float(np.mean(x.std(axis=0)) * len(x) ** (-1.0 / (m + 6)))
+
+
+def top_eigenpairs(s: np.ndarray, k: int, rng: np.random.Generator | None = None,
+                   solver: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
+    """The k largest eigenpairs of a symmetric n × n matrix by a partial eigensolver.
+
+    solver="eigsh" (ARPACK Lanczos, seeded start vector), "subset" (LAPACK eigh with
+    subset_by_index) or "auto" (subset for n ≤ 1 500, else eigsh). Returns μ descending,
+    eigenvectors (n, k) and the solver used.
+    """
+    n = len(s)
+    k = min(k, n - 1)
+    if solver == "auto":
+        solver = "subset" if n <= 1500 else "eigsh"
+    if solver == "subset":
+        mu, u = scipy.linalg.eigh(s, subset_by_index=[n - k, n - 1])
+    elif solver == "eigsh":
+        rng = np.random.default_rng(0) if rng is None else rng
+        ncv = min(n, max(2 * k + 1, 40))       # a wider Krylov space converges faster here
+        mu, u = scipy.sparse.linalg.eigsh(s, k=k, which="LA", v0=rng.standard_normal(n), ncv=ncv)
+    else:
+        raise choice_error("eigensolver", solver, ["auto", "eigsh", "subset"])
+    order = np.argsort(-mu)
+    return mu[order], u[:, order], solver
+
+
+def diffusion_map(
+    train: TrainingData,
+    dictionary: Dictionary | None = None,
+    *,
+    rank: int = 10,
+    rng: np.random.Generator | None = None,
+    bandwidth: float = 0.0,
+    solver: str = "auto",
+    extra_modes: int = 5,
+    manifold: Manifold | None = None,
+    **_ignored,
+) -> NystromSpectrum:
+    """Diffusion maps with α = ½ (DMPS, Li & Marzouk; DESIGN.md §3, estimator ``diffusion-map``).
+
+    K_ij = exp(−‖x_i − x_j‖²/(2s²)), q = K 1, K̃ = Q^{−1/2} K Q^{−1/2}, d = K̃ 1,
+    P = D^{−1} K̃ (the α = ½ Markov matrix: its limit (P − I)·2/s² is the Langevin generator of
+    π). Its symmetric conjugate D^{−1/2} K̃ D^{−1/2} = U diag(μ) Uᵀ gives the right eigenvectors
+    φ = D^{−1/2} u, rescaled so that mean_j φ(x_j)² = 1, and λ̂ = 2(1 − μ̂)/s². Off-sample:
+    the Nyström extension of :class:`~kswgd.spectrum.NystromSpectrum`. ``bandwidth`` = 0 uses
+    :func:`diffusion_bandwidth` (intrinsic dimension on a manifold). The dictionary is unused.
+    Modes with μ̂ ≤ 0 or μ̂ ≥ 1 (besides the constant) are dropped and counted.
+    """
+    t0 = time.perf_counter()
+    from kswgd import _kernels
+
+    x = _as_points(train.x)
+    n = len(x)
+    s = float(bandwidth) if bandwidth > 0 else diffusion_bandwidth(
+        x, manifold.intrinsic_dim if manifold is not None else None)
+    kmat = _kernels.gauss_features(x, x, s)              # (n, n), in place from here on
+    w = 1.0 / np.sqrt(kmat.sum(axis=1))                  # q^{-1/2}
+    kmat *= w[:, None]
+    kmat *= w[None, :]                                   # K̃
+    dvec = kmat.sum(axis=1)
+    dh = 1.0 / np.sqrt(dvec)
+    kmat *= dh[:, None]
+    kmat *= dh[None, :]                                  # symmetric conjugate of P
+    k = min(rank + 1 + extra_modes, n - 1)
+    mu, u, used = top_eigenpairs(kmat, k, rng, solver)
+    del kmat
+    phi = u * dh[:, None]
+    phi /= np.sqrt(np.mean(phi**2, axis=0))
+    lam = 2.0 * (1.0 - mu) / s**2
+    invalid = (mu <= 0) | (mu >= 1)
+    lam, phi, dropped = _select(lam, phi, rank, invalid)
+    mu_kept = 1.0 - 0.5 * s**2 * lam
+    weights = np.hstack([w[:, None], w[:, None] * phi / mu_kept])
+    info = {"estimator": "diffusion-map", "alpha": 0.5, "bandwidth": s,
+            "bandwidth_rule": "given" if bandwidth > 0 else "sigma*n^(-1/(m+6))",
+            "solver": used, "n_train": n, "F": n, "rank": len(lam), "rank_requested": rank,
+            "kept_dim": n, "condition_number": float(dvec.max() / dvec.min()),
+            "dropped_modes": dropped, "dictionary": None,
+            "manifold": manifold.name if manifold is not None else None,
+            "fit_seconds": time.perf_counter() - t0}
+    return NystromSpectrum(lam, info, points=x.copy(), weights=weights, bandwidth=s)
+
+
+ESTIMATORS: dict[str, Callable] = {"edmd": edmd, "dirichlet": dirichlet,
+                                  "diffusion-map": diffusion_map}
 
 
 def estimate(name: str, train: TrainingData, dictionary: Dictionary | None, **params):
