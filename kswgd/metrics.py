@@ -55,6 +55,8 @@ MMD_SCALES = (0.5, 1.0, 2.0)
 KSD_BETA = -0.5
 #: Sinkhorn regularisation, relative to the squared reference bandwidth.
 SINKHORN_REG = 0.05
+#: Per-side size cap of the Sinkhorn divergence (it costs several exact W2s per point).
+SINKHORN_MAX_POINTS = 2000
 
 # Keys mixed into the seeds of the metrics' own random streams (kept apart from each other).
 _KEY_W2, _KEY_SW2, _KEY_BW, _KEY_FLOOR, _KEY_COPY, _KEY_SINK = 11, 12, 13, 14, 15, 16
@@ -282,20 +284,23 @@ def ksd(
     return float(2.0 * total / (n * (n - 1)))
 
 
-def sinkhorn(x, y, *, reg: float, max_points: int = W2_MAX_POINTS, seed: int = 0) -> float:
+def sinkhorn(
+    x, y, *, reg: float, max_points: int = SINKHORN_MAX_POINTS, seed: int = 0
+) -> float:
     """Debiased Sinkhorn divergence on the squared Euclidean cost (POT):
 
         S_ε(μ, ν) = OT_ε(μ, ν) − ½ OT_ε(μ, μ) − ½ OT_ε(ν, ν)
 
-    (``ot.bregman.empirical_sinkhorn_divergence``, log-domain stabilised). A secondary metric:
-    slower than exact W2 at low bias (TOOLING.md). Same subsampling rule as :func:`w2`.
+    (``ot.bregman.empirical_sinkhorn_divergence``, plain Sinkhorn iterations, stopThr 1e-6).
+    A secondary metric: slower than exact W2 at low bias (TOOLING.md). Each side above
+    ``max_points`` is a fixed-seed subsample, as in :func:`w2`.
     """
     x = subsample(as_points(x, "x"), max_points, seed, _KEY_SINK)
     y = subsample(as_points(y, "y", dim=x.shape[1]), max_points, seed, _KEY_SINK + 100)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         value = ot.bregman.empirical_sinkhorn_divergence(
-            x, y, reg, metric="sqeuclidean", method="sinkhorn_stabilized", numIterMax=2000
+            x, y, reg, metric="sqeuclidean", method="sinkhorn", numIterMax=2000, stopThr=1e-6
         )
     return float(value)
 
@@ -409,8 +414,7 @@ def _m_ksd(x, ctx: MetricContext) -> float:
 
 
 def _m_sinkhorn(x, ctx: MetricContext) -> float:
-    return sinkhorn(x, ctx.reference, reg=SINKHORN_REG * ctx.bandwidth**2, seed=ctx.seed,
-                    max_points=ctx.w2_max_points)
+    return sinkhorn(x, ctx.reference, reg=SINKHORN_REG * ctx.bandwidth**2, seed=ctx.seed)
 
 
 def _m_copy(x, ctx: MetricContext) -> float:
@@ -515,7 +519,7 @@ def noise_floor(
 def metric_info(name: str, ctx: MetricContext, n: int | None = None) -> dict[str, Any]:
     """The parameters a metric value depends on, to be stored beside it (n = particle count)."""
     info: dict[str, Any] = {"seed": ctx.seed, "n_reference": int(ctx.reference.shape[0])}
-    cap = ctx.w2_max_points
+    cap = ctx.w2_max_points if name == "w2" else SINKHORN_MAX_POINTS
     if name in ("w2", "sinkhorn"):
         info.update(max_points=cap, subsampled=bool(n is not None and n > cap)
                     or ctx.reference.shape[0] > cap)
