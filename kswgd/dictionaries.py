@@ -211,7 +211,72 @@ def kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return x[np.array(idx)]
 
 
-DICTIONARIES = {"poly": Poly, "rbf": RBF}
+class Cosine(Dictionary):
+    """Tensor Neumann cosines on a box [a, b] ⊂ R^d (the constant is k = 0):
+
+        ψ_k(x) = Π_a cos(k_a π (x_a − a_a) / (b_a − a_a)),   k ∈ {0..K−1}^d,   F = K^d
+
+    A smooth basis complete in H¹ of the box, used by the ``oracle`` Galerkin on a grid. The box
+    is given (``lower``, ``upper``) or, by ``fit``, the data's range widened by ``margin`` × range
+    on each side.
+    """
+
+    name = "cosine"
+
+    def __init__(self, n_features: int = 40, lower=None, upper=None, margin: float = 0.1):
+        self.per_axis, self.margin = int(n_features), float(margin)
+        self.lower = None if lower is None else np.atleast_1d(np.asarray(lower, dtype=float))
+        self.upper = None if upper is None else np.atleast_1d(np.asarray(upper, dtype=float))
+
+    def fit(self, x, rng=None):
+        x = _as_points(x)
+        d = x.shape[1]
+        if self.lower is not None and self.upper is not None:
+            lo, hi = self.lower, self.upper
+        else:
+            lo, hi = x.min(axis=0), x.max(axis=0)
+            pad = self.margin * (hi - lo)
+            lo, hi = lo - pad, hi + pad
+        self.lower_ = np.broadcast_to(lo, (d,)).astype(float)
+        self.upper_ = np.broadcast_to(hi, (d,)).astype(float)
+        grids = np.meshgrid(*[np.arange(self.per_axis)] * d, indexing="ij")
+        k = np.stack([g.ravel() for g in grids], axis=1)
+        self.freqs_ = k[np.argsort(k.sum(axis=1), kind="stable")]
+        return self
+
+    @property
+    def n_features(self):
+        return len(self.freqs_)
+
+    def _factors(self, x):
+        w = np.pi / (self.upper_ - self.lower_)                     # (d,)
+        arg = (_as_points(x) - self.lower_) * w                     # (N, d)
+        ks = np.arange(self.per_axis)
+        c = np.cos(arg[:, :, None] * ks)                            # (N, d, K)
+        s = -np.sin(arg[:, :, None] * ks) * ks * w[None, :, None]   # d/dx of each factor
+        return c, s
+
+    def __call__(self, x):
+        c, _ = self._factors(x)
+        out = np.ones((c.shape[0], self.n_features))
+        for a in range(c.shape[1]):
+            out *= c[:, a, self.freqs_[:, a]]
+        return out
+
+    def partial(self, x, a):
+        c, s = self._factors(x)
+        out = s[:, a, self.freqs_[:, a]].copy()
+        for b in range(c.shape[1]):
+            if b != a:
+                out *= c[:, b, self.freqs_[:, b]]
+        return out
+
+    def info(self):
+        return {**super().info(), "per_axis": self.per_axis,
+                "box": [self.lower_.tolist(), self.upper_.tolist()]}
+
+
+DICTIONARIES = {"poly": Poly, "rbf": RBF, "cosine": Cosine}
 
 
 def make_dictionary(name: str, *, n_features: int = 400, bandwidth: float = 0.0,
@@ -221,9 +286,11 @@ def make_dictionary(name: str, *, n_features: int = 400, bandwidth: float = 0.0,
         return Poly(degree=degree, **extra)
     if name == "rbf":
         return RBF(n_features=n_features, bandwidth=bandwidth, landmarks=landmarks)
+    if name == "cosine":
+        return Cosine(n_features=n_features, **extra)
     if name in DICTIONARIES:
         return DICTIONARIES[name](n_features=n_features, bandwidth=bandwidth, **extra)
     raise choice_error("dictionary", name, DICTIONARIES)
 
 
-__all__ = ["Dictionary", "Poly", "RBF", "DICTIONARIES", "make_dictionary", "kmeans_pp"]
+__all__ = ["Dictionary", "Poly", "RBF", "Cosine", "DICTIONARIES", "make_dictionary", "kmeans_pp"]
