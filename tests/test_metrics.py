@@ -89,6 +89,15 @@ def test_w2_subsample_is_seeded_and_order_free():
     assert M.w2(x, y, max_points=150, seed=8) != a
 
 
+@pytest.mark.parametrize("sizes", [(120, 120), (37, 91), (300, 128)])
+def test_sw2_equals_pot_sliced_wasserstein(sizes):
+    rng = _rng(5, *sizes)
+    x, y = rng.standard_normal((sizes[0], 3)), 0.3 + rng.standard_normal((sizes[1], 3))
+    expect = M.sw2_pot(x, y, n_projections=40, seed=2)
+    assert M.sw2(x, y, n_projections=40, seed=2) == pytest.approx(expect, rel=1e-10)
+    assert M.sw2(x, y, n_projections=40, seed=2, chunk=300) == pytest.approx(expect, rel=1e-10)
+
+
 def test_sw2_chunking_and_seed():
     x, y = _gauss_pair(500, seed=4)
     state = np.random.get_state()[1].copy()  # noqa: NPY002 (POT seeds the global RNG)
