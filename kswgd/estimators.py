@@ -61,17 +61,22 @@ def _select(lam: np.ndarray, xi: np.ndarray, rank: int, invalid: np.ndarray):
 
 
 def second_moments(dictionary: Dictionary, x: np.ndarray, y: np.ndarray | None = None,
-                   block: int = 20000) -> tuple[np.ndarray, np.ndarray | None]:
-    """C0 = mean_m ψ(x_m) ψ(x_m)ᵀ and, with y, C1 = mean_m ψ(x_m) ψ(y_m)ᵀ, in row blocks."""
+                   block: int = 20000) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """C0 = mean_m ψ(x_m) ψ(x_m)ᵀ and, with y, C1 = mean_m ψ(x_m) ψ(y_m)ᵀ and
+    Cyy = mean_m ψ(y_m) ψ(y_m)ᵀ, accumulated in row blocks."""
     f = dictionary.n_features
     c0 = np.zeros((f, f))
     c1 = None if y is None else np.zeros((f, f))
+    cyy = None if y is None else np.zeros((f, f))
     for i in range(0, len(x), block):
         px = dictionary(x[i : i + block])
         c0 += px.T @ px
         if y is not None:
-            c1 += px.T @ dictionary(y[i : i + block])
-    return c0 / len(x), (None if c1 is None else c1 / len(x))
+            py = dictionary(y[i : i + block])
+            c1 += px.T @ py
+            cyy += py.T @ py
+    m = len(x)
+    return c0 / m, (None if c1 is None else c1 / m), (None if cyy is None else cyy / m)
 
 
 def _fit_features(dictionary: Dictionary, x: np.ndarray, rng) -> None:
@@ -87,15 +92,22 @@ def edmd(
     tol: float = 1e-10,
     ridge: float = 0.0,
     reversible: bool = True,
+    c0_mode: str = "both",
     conversion: str = "log",
     block: int = 20000,
     **_ignored,
 ) -> DictionarySpectrum:
     """EDMD on trajectory pairs at lag τ (DESIGN.md §3, estimator ``edmd``).
 
-    Reversible (default): eigenpairs of the symmetrised C1 relative to C0; μ̂ ∈ (0, 1) maps to
+    Reversible (default): eigenpairs of A = (C1 + C1ᵀ)/2 relative to C0; μ̂ ∈ (0, 1) maps to
     λ̂ = −log(μ̂)/τ (``conversion='log'``) or (1 − μ̂)/τ (``'linear'``); others are dropped and
-    counted. Non-reversible: eig of the whitened C1, real parts, with a warning.
+    counted. ``c0_mode='both'`` (default) uses both ends of every pair,
+    C0 = (Ψ_XᵀΨ_X + Ψ_YᵀΨ_Y)/(2M): the reversal-augmented estimator, for which
+    C0 − A = (Ψ_X − Ψ_Y)ᵀ(Ψ_X − Ψ_Y)/(2M) ⪰ 0, so μ̂ ≤ 1 always and 1 − μ̂ is an empirical
+    Dirichlet form. ``c0_mode='x'`` is DESIGN.md's C0 = Ψ_XᵀΨ_X/M, which lets finite-sample
+    noise push μ̂ above 1 and creates spurious slow modes (seen: μ̂ = 2.4 with a degree-6
+    polynomial dictionary on 2-D OU, 4 000 pairs). Non-reversible: eig of the whitened C1, real
+    parts, with a warning (C0 from x only).
     """
     if not train.has_pairs:
         raise ConfigError("edmd needs trajectory pairs; use 'dirichlet' or 'kde-pairs' for samples")
@@ -105,8 +117,12 @@ def edmd(
     x, y = _as_points(train.x), _as_points(train.y)
     _fit_features(dictionary, x, rng)
     m = len(x)
-    c0, c1 = second_moments(dictionary, x, y, block)
+    if c0_mode not in ("both", "x"):
+        raise choice_error("EDMD c0_mode", c0_mode, ["both", "x"])
+    c0, c1, cyy = second_moments(dictionary, x, y, block)
     if reversible:
+        if c0_mode == "both":
+            c0 = 0.5 * (c0 + cyy)
         mu, xi, rec = whitened_eigh(0.5 * (c1 + c1.T), c0, tol, ridge)
     else:
         warnings.warn("non-reversible EDMD: using real parts of a non-symmetric eigenproblem",
@@ -123,7 +139,8 @@ def edmd(
     # the constant mode has μ̂ ≈ 1 (λ̂ ≈ 0), possibly just above 1: identify it before dropping
     lam = np.where(mu > 0, lam, np.inf)
     lam, xi, dropped = _select(lam, xi, rank, invalid)
-    info = {"estimator": "edmd", "reversible": reversible, "lag": tau, "conversion": conversion,
+    info = {"estimator": "edmd", "reversible": reversible, "c0_mode": c0_mode if reversible
+            else "x", "lag": tau, "conversion": conversion,
             "n_train": m, "rank": len(lam), "rank_requested": rank, "dropped_modes": dropped,
             "tol": tol, "ridge": ridge, **dictionary.info(), **rec,
             "fit_seconds": time.perf_counter() - t0}
@@ -173,7 +190,7 @@ def dirichlet(
     t0 = time.perf_counter()
     x = _as_points(train.x)
     _fit_features(dictionary, x, rng)
-    c0, _ = second_moments(dictionary, x)
+    c0, _, _ = second_moments(dictionary, x)
     dmat = dirichlet_matrix(dictionary, x, manifold)
     lam, xi, rec = whitened_eigh(dmat, c0, tol, ridge)
     invalid = lam <= 0
@@ -183,6 +200,75 @@ def dirichlet(
             "manifold": manifold.name if manifold is not None else None,
             **dictionary.info(), **rec, "fit_seconds": time.perf_counter() - t0}
     return DictionarySpectrum(lam, info, dictionary=dictionary, coefficients=xi)
+
+
+def kde_bandwidth(x: np.ndarray) -> float:
+    """Silverman's normal-reference rule b = s̄ · (4 / ((d + 2) n))^{1/(d+4)} (s̄ = mean coordinate
+    std). Not the median rule b² = median ‖x_i − x_j‖², which is so wide that the KDE score is
+    little more than a pull to the mean (PAPER-SETTINGS.md, pitfalls)."""
+    x = _as_points(x)
+    n, d = x.shape
+    return float(np.mean(x.std(axis=0)) * (4.0 / ((d + 2) * n)) ** (1.0 / (d + 4)))
+
+
+def kde_score(points: np.ndarray, samples: np.ndarray, bandwidth: float,
+              block_entries: int = 4_000_000) -> np.ndarray:
+    """Score of the Gaussian KDE p̂(x) ∝ Σ_j exp(−‖x − x_j‖²/(2b²)):
+
+        ŝ(x) = Σ_j k(x, x_j)(x_j − x) / (b² Σ_j k(x, x_j))
+
+    in row blocks (rows rescaled so that far points do not underflow). Returns (N, d).
+    """
+    from kswgd import _kernels
+
+    points, samples = _as_points(points), _as_points(samples)
+    out = np.empty_like(points)
+    step = max(1, block_entries // len(samples))
+    for i in range(0, len(points), step):
+        kb = _kernels.gauss_features_rowshift(points[i : i + step], samples, bandwidth)
+        out[i : i + step] = (kb @ samples / kb.sum(axis=1)[:, None] - points[i : i + step])
+    return out / bandwidth**2
+
+
+def kde_pairs(
+    train: TrainingData,
+    dictionary: Dictionary,
+    *,
+    rank: int = 10,
+    rng: np.random.Generator | None = None,
+    lag: float = 0.05,
+    kde_bandwidth_value: float = 0.0,
+    repeats: int = 1,
+    manifold: Manifold | None = None,
+    **params,
+) -> DictionarySpectrum:
+    """Synthetic Langevin pairs from static samples, then ``edmd`` (DESIGN.md §3, ``kde-pairs``).
+
+        y = x + τ ŝ(x) + √(2τ) ξ,   ξ ~ N(0, I) from ``rng`` (seeded),
+
+    ŝ the Gaussian-KDE score of the samples with bandwidth ``kde_bandwidth_value`` (0: the rule
+    of :func:`kde_bandwidth`), each sample used ``repeats`` times. On a manifold the increment is
+    projected on the tangent space and y retracted. Remaining parameters go to :func:`edmd`.
+    """
+    from kswgd.dataset import move
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0) if rng is None else rng
+    x = _as_points(train.x)
+    b = kde_bandwidth_value if kde_bandwidth_value > 0 else kde_bandwidth(x)
+    score = kde_score(x, x, b)
+    xs = np.repeat(x, repeats, axis=0) if repeats > 1 else x
+    sc = np.repeat(score, repeats, axis=0) if repeats > 1 else score
+    dx = lag * sc + np.sqrt(2 * lag) * rng.standard_normal(xs.shape)
+    y = move(xs, dx, manifold)
+    pairs = TrainingData(xs, y, lag=lag)
+    spec = edmd(pairs, dictionary, rank=rank, rng=rng, **params)
+    spec.info.update(estimator="kde-pairs", kde_bandwidth=b,
+                     kde_bandwidth_rule="given" if kde_bandwidth_value > 0 else "silverman",
+                     repeats=repeats, n_train=len(x),
+                     manifold=manifold.name if manifold is not None else None,
+                     fit_seconds=time.perf_counter() - t0)
+    return spec
 
 
 def diffusion_bandwidth(x: np.ndarray, intrinsic_dim: int | None = None) -> float:
@@ -342,7 +428,8 @@ def oracle(
 
 ESTIMATORS: dict[str, Callable] = {"edmd": edmd, "dirichlet": dirichlet,
                                   "diffusion-map": diffusion_map,
-                                  "oracle": oracle}
+                                  "oracle": oracle,
+                                  "kde-pairs": kde_pairs}
 
 
 def estimate(name: str, train: TrainingData, dictionary: Dictionary | None, **params):

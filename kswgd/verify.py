@@ -30,3 +30,68 @@ def fd_generator_spectrum(log_density, lower: float, upper: float, n: int, rank:
     lam = scipy.linalg.eigh_tridiagonal(diag, off, select="i", select_range=(0, rank),
                                         eigvals_only=True)
     return lam[1:]
+
+
+def _exact(system: str, dataset, r: int) -> np.ndarray:
+    if system == "prinz":
+        return fd_generator_spectrum(dataset.log_density, -1.6, 1.6, 8000, r)
+    return np.asarray(dataset.eigenvalues(r), dtype=float)
+
+
+# (system label, dataset name, dataset params, data kind, n, estimator, dictionary spec, params)
+CASES: list[tuple] = [
+    ("ou-1d", "gaussian", {"d": 1}, None, 0, "oracle", None, {}),
+    ("ou-1d", "gaussian", {"d": 1}, "samples", 200_000, "dirichlet", ("poly", {"degree": 5}), {}),
+    ("ou-1d", "gaussian", {"d": 1, "lag": 0.3}, "trajectories", 200_000, "edmd",
+     ("poly", {"degree": 5}), {}),
+    ("ou-1d", "gaussian", {"d": 1}, "samples", 6000, "diffusion-map", None, {}),
+    ("ou-2d", "gaussian", {"d": 2}, None, 0, "oracle", None, {}),
+    ("ou-2d", "gaussian", {"d": 2}, "samples", 100_000, "dirichlet", ("poly", {"degree": 4}), {}),
+    ("ou-2d", "gaussian", {"d": 2, "lag": 0.3}, "trajectories", 100_000, "edmd",
+     ("poly", {"degree": 4}), {}),
+    ("ou-2d", "gaussian", {"d": 2}, "samples", 10_000, "kde-pairs", ("poly", {"degree": 4}),
+     {"repeats": 10, "lag": 0.05}),
+    ("ou-2d", "gaussian", {"d": 2}, "samples", 6000, "diffusion-map", None, {}),
+    ("circle", "circle", {}, "samples", 20_000, "dirichlet", ("poly", {"degree": 6}), {}),
+    ("circle", "circle", {}, "samples", 5000, "kde-pairs", ("poly", {"degree": 6}),
+     {"repeats": 10, "lag": 0.05}),
+    ("circle", "circle", {}, "samples", 3000, "diffusion-map", None, {}),
+    ("sphere", "sphere", {}, "samples", 20_000, "dirichlet", ("poly", {"degree": 4}), {}),
+    ("sphere", "sphere", {}, "samples", 4000, "diffusion-map", None, {}),
+    ("prinz", "prinz", {}, "samples", 50_000, "dirichlet", ("rbf", {"n_features": 150,
+                                                                    "bandwidth": 0.04}), {}),
+    ("prinz", "prinz", {"lag": 0.002, "n_sub": 10}, "trajectories", 50_000, "edmd",
+     ("rbf", {"n_features": 150, "bandwidth": 0.04}), {}),
+]
+
+
+def run_case(case: tuple, rank: int = 5, seed: int = 0):
+    """Fit one verification case; returns (exact λ_1..λ_r, fitted spectrum)."""
+    from kswgd.dictionaries import make_dictionary
+    from kswgd.estimators import estimate
+    from kswgd.registry import get_dataset
+
+    system, ds_name, ds_params, kind, n, est, dic_spec, params = case
+    ds = get_dataset(ds_name, **ds_params)
+    root = np.random.SeedSequence([seed, len(system), n])
+    data_rng, fit_rng = (np.random.default_rng(s) for s in root.spawn(2))
+    train = ds.train(n, data_rng, kind=kind) if kind else None
+    dic = make_dictionary(dic_spec[0], **dic_spec[1]) if dic_spec else None
+    spec = estimate(est, train, dic, rank=rank, rng=fit_rng, dataset=ds,
+                    manifold=ds.manifold, **params)
+    return _exact(system, ds, rank), spec
+
+
+def verification_table(rank: int = 5, seed: int = 0, cases: list[tuple] | None = None):
+    """Rows {system, estimator, dictionary, k, exact, estimate, rel_error} for each case × k."""
+    rows = []
+    for case in CASES if cases is None else cases:
+        exact, spec = run_case(case, rank, seed)
+        dic = case[6][0] if case[6] else "-"
+        for k in range(rank):
+            est = float(spec.eigenvalues[k]) if k < spec.rank else float("nan")
+            rows.append({"system": case[0], "estimator": case[5], "dictionary": dic,
+                         "k": k + 1, "exact": float(exact[k]), "estimate": est,
+                         "rel_error": abs(est / exact[k] - 1.0),
+                         "fit_seconds": float(spec.info.get("fit_seconds", np.nan))})
+    return rows
