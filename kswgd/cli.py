@@ -159,8 +159,33 @@ def _cmd_score(args) -> int:
     return 0
 
 
+def _add_spectra(sub):
+    p = sub.add_parser("spectra", help="verify the spectral estimators against known spectra")
+    p.add_argument("--json", action="store_true", help="print one JSON array of row objects")
+    p.add_argument("--rank", type=int, default=5, help="compare λ_1..λ_rank (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="root seed of data and fits")
+    p.set_defaults(func=_cmd_spectra)
+
+
+def _cmd_spectra(args) -> int:
+    from kswgd.verify import verification_table
+
+    rows = verification_table(rank=args.rank, seed=args.seed)
+    keys = ("system", "estimator", "dictionary", "k", "exact", "estimate", "rel_error")
+    if args.json:
+        print(json.dumps([{k: r[k] for k in keys} for r in rows]))
+        return 0
+    print(f"{'system':8s} {'estimator':14s} {'dictionary':10s} {'k':>2s} {'exact':>9s} "
+          f"{'estimate':>9s} {'rel_error':>9s}")
+    for r in rows:
+        print(f"{r['system']:8s} {r['estimator']:14s} {r['dictionary']:10s} {r['k']:2d} "
+              f"{r['exact']:9.4f} {r['estimate']:9.4f} {r['rel_error']:9.2%}")
+    return 0
+
+
 # Subcommands are registered here, in the order `kswgd --help` shows them.
-_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_datasets, _add_sample, _add_score]
+_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_datasets, _add_sample, _add_score,
+                _add_spectra]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -338,4 +338,5 @@ def make_dictionary(name: str, *, n_features: int = 400, bandwidth: float = 0.0,
     raise choice_error("dictionary", name, DICTIONARIES)
 
 
-__all__ = ["Dictionary", "Poly", "RBF", "RFF", "Cosine", "DICTIONARIES", "make_dictionary", "kmeans_pp"]
+__all__ = ["Dictionary", "Poly", "RBF", "RFF", "Cosine", "DICTIONARIES", "make_dictionary",
+           "kmeans_pp"]

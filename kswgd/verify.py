@@ -51,7 +51,7 @@ CASES: list[tuple] = [
      ("poly", {"degree": 4}), {}),
     ("ou-2d", "gaussian", {"d": 2}, "samples", 10_000, "kde-pairs", ("poly", {"degree": 4}),
      {"repeats": 10, "lag": 0.05}),
-    ("ou-2d", "gaussian", {"d": 2}, "samples", 6000, "diffusion-map", None, {}),
+    ("ou-2d", "gaussian", {"d": 2}, "samples", 4000, "diffusion-map", None, {}),
     ("circle", "circle", {}, "samples", 20_000, "dirichlet", ("poly", {"degree": 6}), {}),
     ("circle", "circle", {}, "samples", 5000, "kde-pairs", ("poly", {"degree": 6}),
      {"repeats": 10, "lag": 0.05}),
