@@ -1,0 +1,106 @@
+"""asv benchmarks: the fit of each spectral estimator at two training sizes (OU, d = 2).
+
+``setup`` draws the seeded training data and warms the Numba kernels on a tiny fit, so only the
+fit itself is timed (``number = 1``).
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # TOOLING.md: spin-waiting threads skew times
+
+import numpy as np  # noqa: E402
+
+from kswgd.dictionaries import RBF, RFF, Poly  # noqa: E402
+from kswgd.estimators import estimate  # noqa: E402
+from kswgd.registry import get_dataset  # noqa: E402
+
+
+def _data(n: int, kind: str):
+    return get_dataset("gaussian", d=2, lag=0.1).train(n, np.random.default_rng(0), kind=kind)
+
+
+class _Fit:
+    number = 1
+    repeat = 3
+    warmup_time = 0
+    param_names = ["n"]
+
+    def _warm(self, estimator, kind, **kw):
+        estimate(estimator, _data(200, kind), self._dic(), rank=5, **kw)
+
+
+class EdmdFit(_Fit):
+    """edmd, rbf dictionary with 400 random-landmark bumps, on n pairs."""
+
+    params = [10_000, 100_000]
+
+    def _dic(self):
+        return RBF(400, 0.4)
+
+    def setup(self, n):
+        self.train = _data(n, "trajectories")
+        self._warm("edmd", "trajectories")
+
+    def time_edmd_rbf400(self, n):
+        estimate("edmd", self.train, self._dic(), rank=10, rng=np.random.default_rng(1))
+
+
+class DirichletFit(_Fit):
+    """dirichlet, poly dictionary of degree 6, on n samples."""
+
+    params = [10_000, 100_000]
+
+    def _dic(self):
+        return Poly(6)
+
+    def setup(self, n):
+        self.train = _data(n, "samples")
+        self._warm("dirichlet", "samples")
+
+    def time_dirichlet_poly6(self, n):
+        estimate("dirichlet", self.train, self._dic(), rank=10)
+
+
+class KdePairsFit(_Fit):
+    """kde-pairs, rff dictionary with 300 features, on n samples (O(n²) KDE score)."""
+
+    params = [2_000, 10_000]
+
+    def _dic(self):
+        return RFF(300)
+
+    def setup(self, n):
+        self.train = _data(n, "samples")
+        self._warm("kde-pairs", "samples")
+
+    def time_kde_pairs_rff300(self, n):
+        estimate("kde-pairs", self.train, self._dic(), rank=10, rng=np.random.default_rng(1))
+
+
+class DiffusionMapFit(_Fit):
+    """diffusion-map on n samples (n × n kernel, partial eigensolver)."""
+
+    params = [2_000, 10_000]
+
+    def _dic(self):
+        return None
+
+    def setup(self, n):
+        self.train = _data(n, "samples")
+        self._warm("diffusion-map", "samples")
+
+    def time_diffusion_map(self, n):
+        estimate("diffusion-map", self.train, None, rank=10, rng=np.random.default_rng(1))
+
+
+class OracleFit(_Fit):
+    """oracle: analytic Hermite (d = 2 OU) and the grid Galerkin (1-D Prinz, 2-D quadruple well)."""
+
+    params = ["gaussian", "prinz", "quadruple_well"]
+    param_names = ["system"]
+
+    def setup(self, system):
+        self.ds = get_dataset(system)
+
+    def time_oracle(self, system):
+        estimate("oracle", None, None, dataset=self.ds, rank=10)
