@@ -138,6 +138,7 @@ def _add_score(sub):
 
 
 def _cmd_score(args) -> int:
+    from kswgd.metrics import UNBIASED
     from kswgd.scoring import load_samples, score_samples
 
     x = load_samples(args.file)
@@ -153,7 +154,8 @@ def _cmd_score(args) -> int:
     print(f"  {'metric':18s} {'value':>12s} {'floor':>12s} {'± std':>10s} {'value/floor':>12s}")
     for name, r in res.items():
         # Unbiased metrics (mmd2, energy, ksd) have a floor near 0: no ratio for them.
-        ratio = f"{r['value'] / r['floor']:.3g}" if r["floor"] > 0 else "-"
+        ok = name not in UNBIASED and r["floor"] > 0
+        ratio = f"{r['value'] / r['floor']:.3g}" if ok else "-"
         print(f"  {name:18s} {r['value']:12.5g} {r['floor']:12.5g} {r['floor_std']:10.2g} "
               f"{ratio:>12s}")
     return 0
