@@ -20,6 +20,8 @@ def final_table(out: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
     recs = []
     for man in manifests:
         cfg = man["config"]
+        if cfg["repetition"] < 0:  # step-size pilots are not results
+            continue
         rec = {"run_id": man["run_id"], "dataset": cfg["dataset"],
                "dataset_key": man["dataset_key"], "method": cfg["method"],
                "repetition": cfg["repetition"], "uses": "+".join(man["uses"]) or "-",

@@ -15,6 +15,7 @@ It owns seeds, budgets, timers, checkpoints and storage (DESIGN.md §7):
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
 import traceback
@@ -68,12 +69,27 @@ class DatasetSession:
         self.metrics = resolve_names(budget["metrics"], self.ctx)
         self.reference_hash = store.array_hash(ref)
         self.extent = float(np.max(np.abs(ref))) + 1.0
+        self._pilot_ctx: MetricContext | None = None
+
+    def context(self, pilot: bool = False) -> MetricContext:
+        """The metric context: the held-out reference, or for step-size pilots an independent
+        pilot reference of the same size (same MMD bandwidth), so tuning never sees the
+        reference that the leaderboard is scored on."""
+        if not pilot:
+            return self.ctx
+        if self._pilot_ctx is None:
+            ref = self.dataset.draw(self.budget["n_reference"],
+                                    rng_for(self.budget["root_seed"], self.key, "pilot-ref"))
+            self._pilot_ctx = MetricContext(ref, dataset=self.dataset, seed=self.metric_seed,
+                                            bandwidth=self.ctx.bandwidth)
+        return self._pilot_ctx
 
     def floor(self, n: int) -> dict:
         """Noise floor of every metric at size n, cached on disk (atomic JSON)."""
         path = Path(self.out) / "floors" / f"{self.key}_n{n}_s{self.budget['floor_seeds']}.json"
         if path.exists():
-            return pd.read_json(path, typ="series").to_dict()
+            with open(path) as fh:
+                return json.load(fh)
         values = noise_floor(self.metrics, self.ctx, n, n_seeds=self.budget["floor_seeds"],
                              seed=self.metric_seed)
         rec = {"dataset": self.name, "dataset_key": self.key, "params": self.params, "n": n,
@@ -103,8 +119,11 @@ class DatasetSession:
         return self.dataset.initial(n, rng_for(self.budget["root_seed"], self.key, rep, "init"))
 
 
+PILOT = -1  # the repetition index of step-size pilot runs (their own seeds)
+
+
 def run_config(session: DatasetSession, method: str, method_params: dict, rep: int) -> dict:
-    """The full config of one run; its hash is the run id."""
+    """The full config of one run; its hash is the run id. Repetition PILOT marks a pilot."""
     b = session.budget
     return {
         "dataset": session.name, "dataset_params": session.params,
@@ -123,6 +142,7 @@ def execute_run(session: DatasetSession, method: str, method_params: dict, rep: 
     sampler = registry.get_sampler(method, **method_params)
     config = run_config(session, method, dict(sampler.params), rep)
     b = session.budget
+    ctx = session.context(pilot=rep == PILOT)
     rows: list[dict] = []
     manifest = {"run_id": store.config_hash(config), "config": config, "status": "ok",
                 "reason": None, "uses": list(sampler.uses), "data_kind": sampler.data_kind,
@@ -136,7 +156,7 @@ def execute_run(session: DatasetSession, method: str, method_params: dict, rep: 
 
     def record(it: int, x: np.ndarray) -> None:
         row = {"iteration": it, "seconds": state["seconds"]}
-        row.update(evaluate(session.metrics, x, session.ctx))
+        row.update(evaluate(session.metrics, x, ctx))
         row.update({k: float(v) for k, v in sampler.diagnostics().items()})
         rows.append(row)
 
@@ -202,17 +222,63 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
         session.floor(entry.budget["n_particles"])
         for name, params in todo:
             params = {**params, **entry.method_params.get(name, {})}
+            if "step" not in params and entry.budget["step_grid"]:
+                params["step"] = tune_step(session, name, params, entry.budget["step_grid"],
+                                           log)
             for rep in range(entry.budget["repetitions"]):
-                sampler = registry.get_sampler(name, **params)
-                rid = store.config_hash(run_config(session, name, dict(sampler.params), rep))
-                ids.append(rid)
-                if store.is_finished(out, rid):
-                    log(f"  {entry.name:16s} {name:8s} rep {rep}: done before ({rid})")
-                    continue
-                t0 = time.perf_counter()
-                rows, manifest = execute_run(session, name, params, rep, log)
-                manifest["suite"] = suite.name
-                store.save_run(out, rid, rows, manifest)
-                log(f"  {entry.name:16s} {name:8s} rep {rep}: {manifest['status']} "
-                    f"in {time.perf_counter() - t0:.1f} s ({rid})")
+                ids.append(_run_once(session, name, params, rep, suite.name, log))
     return ids
+
+
+def _run_once(session: DatasetSession, method: str, params: dict, rep: int, suite_name: str,
+              log: Callable[[str], None], extra: dict | None = None) -> str:
+    """Execute and store one run unless it is finished already; returns its id."""
+    out = session.out
+    sampler = registry.get_sampler(method, **params)
+    rid = store.config_hash(run_config(session, method, dict(sampler.params), rep))
+    label = "pilot" if rep == PILOT else f"rep {rep}"
+    if store.is_finished(out, rid):
+        log(f"  {session.name:16s} {method:8s} {label}: done before ({rid})")
+        return rid
+    t0 = time.perf_counter()
+    rows, manifest = execute_run(session, method, params, rep, log)
+    manifest["suite"] = suite_name
+    manifest.update(extra or {})
+    store.save_run(out, rid, rows, manifest)
+    log(f"  {session.name:16s} {method:8s} {label}: {manifest['status']} "
+        f"in {time.perf_counter() - t0:.1f} s ({rid})")
+    return rid
+
+
+def tune_step(session: DatasetSession, method: str, params: dict, grid: list[float],
+              log: Callable[[str], None]) -> float:
+    """The step-size rule, the same for every method (README, "Fair comparisons").
+
+    One pilot run per step in ``grid`` at the suite's budget, with the pilot repetition's own
+    training data, initial particles and sampler seeds, scored against an independent pilot
+    reference. The chosen step minimises the pilot's final value of the suite's first metric
+    over the pilots that did not fail; ties go to the larger step. Pilots are stored (and
+    resumed) like runs, and the choice is recorded in ``OUT/steps/``.
+    """
+    metric = session.metrics[0]
+    scores: dict[float, float] = {}
+    for step in sorted(float(h) for h in grid):
+        rid = _run_once(session, method, {**params, "step": step}, PILOT, "pilot", log)
+        man = store.load_manifest(session.out, rid)
+        if man["status"] != "ok":
+            continue
+        rows = store.load_runs(session.out, [rid])[0]
+        scores[step] = float(rows.sort_values("iteration")[metric].iloc[-1])
+    if not scores:
+        raise ConfigError(f"every pilot step of {method!r} on {session.name!r} failed "
+                          f"(grid {grid}); give a smaller step_grid or a fixed step")
+    best = min(scores.values())
+    chosen = max(h for h, v in scores.items() if v == best)
+    store.write_json(Path(session.out) / "steps" / f"{session.key}_{method}_"
+                     f"{store.config_hash(params)}.json",
+                     {"dataset": session.name, "method": method, "params": params,
+                      "metric": metric, "grid": list(grid), "pilot_scores": scores,
+                      "chosen": chosen})
+    log(f"  {session.name:16s} {method:8s} step {chosen:g} (pilot {metric}: "
+        + ", ".join(f"{h:g}→{v:.3g}" for h, v in scores.items()) + ")")
+    return chosen

@@ -150,3 +150,27 @@ def test_cli_run_prints_the_leaderboard(tmp_path, capsys):
     assert "### gaussian" in out and "| kswgd |" in out
     manifest = next((tmp_path / "o" / "runs").glob("*/manifest.json"))
     assert json.loads(manifest.read_text())["suite"] == "tiny"
+
+
+def test_step_rule_picks_best_pilot_and_skips_diverging_steps(tmp_path):
+    text = TINY.replace("floor_seeds = 2", "floor_seeds = 2\nstep_grid = [0.02, 0.2, 60.0]")
+    text = text.replace('params = { step = 0.05 }', "params = {}")
+    out = tmp_path / "out"
+    ids = run_suite(_suite(tmp_path, text), out, log=lambda s: None)
+    _, manifests = store.load_runs(out)
+    pilots = [m for m in manifests if m["config"]["repetition"] < 0]
+    runs = [m for m in manifests if m["config"]["repetition"] >= 0]
+    assert sorted(m["config"]["method_params"]["step"] for m in pilots) == [0.02, 0.2, 60.0]
+    assert {m["status"] for m in pilots if m["config"]["method_params"]["step"] == 60.0} == {
+        "failed"}
+    (choice,) = [json.loads(p.read_text()) for p in (out / "steps").glob("*.json")]
+    assert set(choice["pilot_scores"]) == {"0.02", "0.2"}  # the diverging step is excluded
+    best = min(choice["pilot_scores"], key=choice["pilot_scores"].get)
+    assert choice["chosen"] == float(best)
+    ula_steps = {m["config"]["method_params"]["step"] for m in runs
+                 if m["config"]["method"] == "ula"}
+    assert ula_steps == {choice["chosen"]}
+    # kswgd gave its step explicitly: not tuned; pilots never reach the leaderboard
+    assert {m["config"]["method"] for m in pilots} == {"ula"}
+    assert set(ids) == {m["run_id"] for m in runs}
+    assert "pilot" not in leaderboard_markdown(out)
