@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-
 # ---------------------------------------------------------------------------------------------
 # Gaussian bumps (the `rbf` dictionary and the spectral transport)
 # ---------------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ def _cmd_list(args) -> int:
 
 def _add_run(sub):
     p = sub.add_parser("run", help="run a benchmark suite and print its leaderboard")
-    p.add_argument("--suite", required=True, help="suite name (benchmarks/suites/NAME.toml) or path")
+    p.add_argument("--suite", required=True,
+                   help="suite name (benchmarks/suites/NAME.toml) or path")
     p.add_argument("--out", default="runs", help="results folder (default: ./runs, git-ignored)")
     p.add_argument("--dataset", action="append", help="only this dataset of the suite (repeatable)")
     p.add_argument("--method", action="append", help="only this method of the suite (repeatable)")

@@ -50,7 +50,7 @@ class Sampler:
         raise NotImplementedError
 
     def diagnostics(self) -> dict[str, float]:
-        """Scalars describing the last step (e.g. the spectral residual); recorded at checkpoints."""
+        """Scalars describing the last step (e.g. the spectral residual), kept at checkpoints."""
         return {}
 
     def fit_info(self) -> dict:
@@ -145,8 +145,8 @@ class KSWGD(SpectralSampler):
             self.data_kind = "samples"
 
     def fit_spectrum(self, dataset, train, rng):
-        from kswgd.estimators import estimate
         from kswgd.dictionaries import make_dictionary
+        from kswgd.estimators import estimate
 
         p = self.params
         dictionary = make_dictionary(

@@ -4,9 +4,10 @@ A suite is a TOML file in ``benchmarks/suites/`` (``kswgd run --suite NAME``) or
 Top-level keys set the budget shared by every method (fair comparisons): ``repetitions``,
 ``n_particles``, ``n_steps``, ``n_checkpoints``, ``n_train``, ``n_reference``, ``metrics``,
 ``floor_seeds``, ``root_seed`` and ``step_grid`` (the steps tried by the step-size rule, see
-kswgd.runner.tune_step; a method whose params give ``step`` is not tuned). ``[[datasets]]`` entries have ``name``, ``params`` and may
-override the budget keys and give per-method parameters (``method_params.<method> = {...}``,
-e.g. a step size for that dataset). ``[[methods]]`` entries have ``name`` and ``params``.
+kswgd.runner.tune_step; a method whose params give ``step`` is not tuned). ``[[datasets]]``
+entries have ``name``, ``params`` and may override the budget keys and give per-method
+parameters (``method_params.<method> = {...}``, e.g. a step size for that dataset).
+``[[methods]]`` entries have ``name`` and ``params``.
 """
 
 from __future__ import annotations

@@ -141,8 +141,9 @@ def test_sphere_draws_are_uniform_and_pairs_contract_at_rate_two():
 
 
 def _torus_phi_chi2(drift: bool) -> float:
-    from kswgd.datasets.torus import torus_angle_sde
     from scipy import stats
+
+    from kswgd.datasets.torus import torus_angle_sde
 
     ds = get_dataset("torus")
     rng = _rng(16)

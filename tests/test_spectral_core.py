@@ -76,7 +76,8 @@ def test_eigenfunctions_are_normalised_and_match_hermite():
     phi = spec.phi(data.x)
     np.testing.assert_allclose((phi**2).mean(axis=0), 1.0, rtol=1e-8)
     x = np.linspace(-2, 2, 41)[:, None]
-    hermite = [x[:, 0], (x[:, 0] ** 2 - 1) / math.sqrt(2), (x[:, 0] ** 3 - 3 * x[:, 0]) / math.sqrt(6)]
+    u = x[:, 0]
+    hermite = [u, (u**2 - 1) / math.sqrt(2), (u**3 - 3 * u) / math.sqrt(6)]
     for k in range(3):
         got = spec.phi(x)[:, k]
         sign = np.sign(got @ hermite[k])
