@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.blas
 import scipy.sparse.linalg
 
 from kswgd.dataset import Manifold, TrainingData
@@ -70,13 +71,36 @@ def second_moments(dictionary: Dictionary, x: np.ndarray, y: np.ndarray | None =
     cyy = None if y is None else np.zeros((f, f))
     for i in range(0, len(x), block):
         px = dictionary(x[i : i + block])
-        c0 += px.T @ px
+        c0 += gram(px)
         if y is not None:
             py = dictionary(y[i : i + block])
             c1 += px.T @ py
-            cyy += py.T @ py
+            cyy += gram(py)
     m = len(x)
     return c0 / m, (None if c1 is None else c1 / m), (None if cyy is None else cyy / m)
+
+
+def gram(a: np.ndarray) -> np.ndarray:
+    """aᵀa for an (M, F) array through BLAS syrk (half the flops of a GEMM), symmetrised."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    upper = scipy.linalg.blas.dsyrk(1.0, a.T, trans=0)  # a.T is Fortran-ordered: no copy
+    return np.triu(upper) + np.triu(upper, 1).T
+
+
+def reversible_moments(dictionary: Dictionary, x: np.ndarray, y: np.ndarray,
+                       block: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+    """C0 = (Ψ_XᵀΨ_X + Ψ_YᵀΨ_Y)/(2M) and A = (Ψ_XᵀΨ_Y + Ψ_YᵀΨ_X)/(2M) from two Gram matrices:
+    with S = Ψ_X + Ψ_Y and Δ = Ψ_X − Ψ_Y, SᵀS = 2M (C0 + A) and ΔᵀΔ = 2M (C0 − A).
+    Costs two syrk (one GEMM's flops) instead of three GEMMs, and C0 − A = ΔᵀΔ/(2M) ⪰ 0."""
+    f = dictionary.n_features
+    ss = np.zeros((f, f))
+    dd = np.zeros((f, f))
+    for i in range(0, len(x), block):
+        px, py = dictionary(x[i : i + block]), dictionary(y[i : i + block])
+        ss += gram(px + py)
+        dd += gram(px - py)
+    m4 = 4.0 * len(x)
+    return (ss + dd) / m4, (ss - dd) / m4
 
 
 def _fit_features(dictionary: Dictionary, x: np.ndarray, rng) -> None:
@@ -119,11 +143,13 @@ def edmd(
     m = len(x)
     if c0_mode not in ("both", "x"):
         raise choice_error("EDMD c0_mode", c0_mode, ["both", "x"])
-    c0, c1, cyy = second_moments(dictionary, x, y, block)
+    if reversible and c0_mode == "both":
+        c0, sym = reversible_moments(dictionary, x, y, block)
+    else:
+        c0, c1, _ = second_moments(dictionary, x, y, block)
+        sym = 0.5 * (c1 + c1.T)
     if reversible:
-        if c0_mode == "both":
-            c0 = 0.5 * (c0 + cyy)
-        mu, xi, rec = whitened_eigh(0.5 * (c1 + c1.T), c0, tol, ridge)
+        mu, xi, rec = whitened_eigh(sym, c0, tol, ridge)
     else:
         warnings.warn("non-reversible EDMD: using real parts of a non-symmetric eigenproblem",
                       stacklevel=2)

@@ -176,3 +176,17 @@ def test_reversal_augmented_edmd_has_no_mode_above_one():
     np.testing.assert_allclose(good.eigenvalues[:2], [1, 1], rtol=0.1)
     assert good.info["dropped_modes"] == 0
     assert bad.eigenvalues[0] < 0.6 or bad.info["dropped_modes"] > 0
+
+
+def test_reversible_moments_equal_the_plain_second_moments():
+    from kswgd.estimators import gram, reversible_moments, second_moments
+
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((300, 7))
+    np.testing.assert_allclose(gram(a), a.T @ a, rtol=1e-12, atol=1e-12)
+    data = get_dataset("gaussian", d=2, lag=0.2).train(2500, rng)
+    dic = RBF(30, 0.8).fit(data.x, rng)
+    c0, c1, cyy = second_moments(dic, data.x, data.y, block=1000)
+    c0b, sym = reversible_moments(dic, data.x, data.y, block=700)
+    np.testing.assert_allclose(c0b, 0.5 * (c0 + cyy), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(sym, 0.5 * (c1 + c1.T), rtol=1e-10, atol=1e-13)
