@@ -23,7 +23,7 @@ def final_table(out: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
         if cfg["repetition"] < 0:  # step-size pilots are not results
             continue
         rec = {"run_id": man["run_id"], "dataset": cfg["dataset"],
-               "dataset_key": man["dataset_key"], "method": cfg["method"],
+               "dataset_key": man["dataset_key"], "method": man.get("label", cfg["method"]),
                "repetition": cfg["repetition"], "uses": "+".join(man["uses"]) or "-",
                "status": man["status"], "reason": man["reason"],
                "n_particles": cfg["n_particles"], "n_steps": cfg["n_steps"],

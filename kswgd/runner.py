@@ -210,23 +210,29 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
         if name not in {e.name for e in suite.datasets}:
             raise choice_error("dataset in this suite", name, {e.name for e in suite.datasets})
     entries = [e for e in suite.datasets if not datasets or e.name in datasets]
-    todo = [(n, p) for n, p in suite.methods if not methods or n in methods]
+    todo = [m for m in suite.methods if not methods or m[0] in methods or m[2] in methods]
+
+    def params_for(entry, name, params, label):
+        """Suite params, overridden per dataset by method_params[label] (or [name])."""
+        return {**params, **entry.method_params.get(label, entry.method_params.get(name, {}))}
+
     # validate every name and parameter up front: a typo must not surface after an hour
     for entry in entries:
         registry.get_dataset(entry.name, **entry.params)
-        for name, params in todo:
-            registry.get_sampler(name, **{**params, **entry.method_params.get(name, {})})
+        for name, params, label in todo:
+            registry.get_sampler(name, **params_for(entry, name, params, label))
     ids: list[str] = []
     for entry in entries:
         session = DatasetSession(entry.name, entry.params, entry.budget, out)
         session.floor(entry.budget["n_particles"])
-        for name, params in todo:
-            params = {**params, **entry.method_params.get(name, {})}
+        for name, params, label in todo:
+            params = params_for(entry, name, params, label)
             if "step" not in params and entry.budget["step_grid"]:
                 params["step"] = tune_step(session, name, params, entry.budget["step_grid"],
                                            log)
             for rep in range(entry.budget["repetitions"]):
-                ids.append(_run_once(session, name, params, rep, suite.name, log))
+                ids.append(_run_once(session, name, params, rep, suite.name, log,
+                                     {"label": label}))
     return ids
 
 

@@ -46,8 +46,16 @@ class Suite:
     name: str
     description: str
     datasets: list[DatasetEntry]
-    methods: list[tuple[str, dict]]
+    methods: list[tuple[str, dict, str]]   # (name, params, label)
     path: Path | None = None
+
+
+def method_label(name: str, params: dict, unique: bool = True) -> str:
+    """Leaderboard label of a suite's method entry: its name, or when the suite lists the same
+    method several times (an ablation), the name with the entry's parameters."""
+    if unique or not params:
+        return name
+    return f"{name}({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})"
 
 
 def suite_dirs() -> list[Path]:
@@ -91,10 +99,19 @@ def load_suite(name_or_path: str) -> Suite:
         entries.append(DatasetEntry(item["name"], dict(item.get("params", {})), budget,
                                     dict(item.get("method_params", {}))))
     methods = []
-    for item in raw.get("methods", []):
-        if "name" not in item or set(item) - {"name", "params"}:
-            raise ConfigError(f"suite {path.name}: a [[methods]] entry has 'name' and 'params'")
-        methods.append((item["name"], dict(item.get("params", {}))))
+    items = raw.get("methods", [])
+    names = [item.get("name") for item in items]
+    for item in items:
+        if "name" not in item or set(item) - {"name", "params", "label"}:
+            raise ConfigError(f"suite {path.name}: a [[methods]] entry has 'name', 'params' "
+                              "and optionally 'label'")
+        params = dict(item.get("params", {}))
+        methods.append((item["name"], params, item.get("label") or method_label(
+            item["name"], params, unique=names.count(item["name"]) == 1)))
+    labels = [m[2] for m in methods]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"suite {path.name}: two [[methods]] entries share a label; "
+                          f"give each a distinct 'label' ({', '.join(labels)})")
     if not entries or not methods:
         raise ConfigError(f"suite {path.name} needs at least one [[datasets]] and [[methods]]")
     return Suite(raw.get("name", path.stem), raw.get("description", ""), entries, methods, path)

@@ -174,3 +174,23 @@ def test_step_rule_picks_best_pilot_and_skips_diverging_steps(tmp_path):
     assert {m["config"]["method"] for m in pilots} == {"ula"}
     assert set(ids) == {m["run_id"] for m in runs}
     assert "pilot" not in leaderboard_markdown(out)
+
+
+def test_same_method_twice_gets_distinct_rows(tmp_path):
+    text = TINY.replace('''[[methods]]
+name = "ula"
+params = { step = 0.05 }''', '''[[methods]]
+name = "kswgd"
+params = { step = 0.5, rank = 1, dictionary = "poly", degree = 3 }''').replace(
+        "repetitions = 2", "repetitions = 1")
+    suite = _suite(tmp_path, text)
+    assert [m[2] for m in suite.methods] == [
+        "kswgd(degree=3, dictionary=poly, rank=3, step=0.5)",
+        "kswgd(degree=3, dictionary=poly, rank=1, step=0.5)"]
+    out = tmp_path / "out"
+    board = leaderboard_markdown(out, run_suite(suite, out, log=lambda s: None))
+    assert "| kswgd(degree=3, dictionary=poly, rank=1, step=0.5) |" in board
+    assert "| kswgd(degree=3, dictionary=poly, rank=3, step=0.5) |" in board
+    dup = text.replace('params = { step = 0.5, rank = 1,', 'params = { step = 0.5, rank = 3,')
+    with pytest.raises(ConfigError, match="share a label"):
+        _suite(tmp_path, dup, "dup.toml")
