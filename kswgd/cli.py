@@ -186,9 +186,23 @@ def _cmd_spectra(args) -> int:
     return 0
 
 
+def _add_compare(sub):
+    p = sub.add_parser("compare", help="compare two results folders side by side (ratios)")
+    p.add_argument("reference", help="results folder of the reference run (e.g. main)")
+    p.add_argument("candidate", help="results folder of the candidate run (e.g. a branch)")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args) -> int:
+    from kswgd.leaderboard import compare_markdown
+
+    print(compare_markdown(args.reference, args.candidate))
+    return 0
+
+
 # Subcommands are registered here, in the order `kswgd --help` shows them.
-_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_datasets, _add_sample, _add_score,
-                _add_spectra]
+_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_compare, _add_datasets,
+                _add_sample, _add_score, _add_spectra]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -194,3 +194,17 @@ params = { step = 0.5, rank = 1, dictionary = "poly", degree = 3 }''').replace(
     dup = text.replace('params = { step = 0.5, rank = 1,', 'params = { step = 0.5, rank = 3,')
     with pytest.raises(ConfigError, match="share a label"):
         _suite(tmp_path, dup, "dup.toml")
+
+
+def test_compare_of_a_folder_with_itself_gives_unit_ratios(tmp_path, capsys):
+    out = tmp_path / "out"
+    run_suite(_suite(tmp_path), out, log=lambda s: None)
+    assert main(["compare", str(out), str(out)]) == 0
+    table = capsys.readouterr().out
+    lines = [ln for ln in table.splitlines() if ln.startswith("| gaussian")]
+    assert len(lines) == 2
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        ratios = [cells[i] for i, h in enumerate(table.splitlines()[0].strip("|").split("|"))
+                  if h.strip() == "ratio"]
+        assert ratios and all(r == "1.000" for r in ratios)
