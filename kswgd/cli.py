@@ -200,8 +200,26 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _add_plot(sub):
+    p = sub.add_parser("plot", help="convergence plot (metric vs iteration and vs seconds)")
+    p.add_argument("--out", default="runs", help="results folder (default: ./runs)")
+    p.add_argument("--metric", default="w2", help="metric to plot (default: w2)")
+    p.add_argument("--to", required=True, help="image file to write (.png, .svg or .pdf)")
+    p.set_defaults(func=_cmd_plot)
+
+
+def _cmd_plot(args) -> int:
+    from kswgd.plots import save_convergence_plot
+
+    try:
+        print(save_convergence_plot(args.out, args.to, args.metric))
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    return 0
+
+
 # Subcommands are registered here, in the order `kswgd --help` shows them.
-_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_compare, _add_datasets,
+_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_compare, _add_plot, _add_datasets,
                 _add_sample, _add_score, _add_spectra]
 
 

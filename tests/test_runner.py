@@ -208,3 +208,12 @@ def test_compare_of_a_folder_with_itself_gives_unit_ratios(tmp_path, capsys):
         ratios = [cells[i] for i, h in enumerate(table.splitlines()[0].strip("|").split("|"))
                   if h.strip() == "ratio"]
         assert ratios and all(r == "1.000" for r in ratios)
+
+
+def test_plot_writes_an_image(tmp_path):
+    out = tmp_path / "out"
+    run_suite(_suite(tmp_path), out, log=lambda s: None)
+    path = tmp_path / "fig.png"
+    assert main(["plot", "--out", str(out), "--to", str(path)]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "--out", str(out), "--metric", "ksd", "--to", str(path)]) == 2
