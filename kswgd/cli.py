@@ -218,8 +218,30 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _add_publish(sub):
+    p = sub.add_parser("publish", help="write a results folder's leaderboard, final table and "
+                                       "figures into results/NAME (small, committable)")
+    p.add_argument("--out", default="runs", help="results folder (default: ./runs)")
+    p.add_argument("--to", required=True, help="destination folder, e.g. results/smoke")
+    p.add_argument("--metrics", help="comma-separated metrics to plot (default: all recorded)")
+    p.set_defaults(func=_cmd_publish)
+
+
+def _cmd_publish(args) -> int:
+    from kswgd.publish import publish
+
+    metrics = args.metrics.split(",") if args.metrics else None
+    try:
+        for path in publish(args.out, args.to, metrics):
+            print(path)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    return 0
+
+
 # Subcommands are registered here, in the order `kswgd --help` shows them.
-_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_compare, _add_plot, _add_datasets,
+_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_compare, _add_plot,
+                _add_publish, _add_datasets,
                 _add_sample, _add_score, _add_spectra]
 
 

@@ -69,10 +69,8 @@ def save_convergence_plot(out: Path, path: Path, metric: str = "w2") -> Path:
     """Write the convergence figure to ``path`` (PNG, SVG or PDF by suffix), atomically."""
     fig = convergence_figure(out, metric)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    store.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format=fmt))
     return path
 
 

@@ -51,12 +51,16 @@ def _jsonable(obj):
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``
+    (atomic on POSIX): readers see the old file or the whole new one, never a part."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -69,12 +73,17 @@ def write_json(path: Path, obj) -> None:
         with open(tmp, "w") as fh:
             json.dump(obj, fh, indent=2, sort_keys=True, default=_jsonable)
             fh.write("\n")
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write text, atomically."""
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     """Write a DataFrame as Parquet (pyarrow), atomically."""
-    _atomic_write(Path(path), lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
+    atomic_write(Path(path), lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
 
 
 def run_dir(out: Path, run_id: str) -> Path:

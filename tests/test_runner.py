@@ -217,3 +217,15 @@ def test_plot_writes_an_image(tmp_path):
     assert main(["plot", "--out", str(out), "--to", str(path)]) == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["plot", "--out", str(out), "--metric", "ksd", "--to", str(path)]) == 2
+
+
+def test_publish_writes_small_committable_files(tmp_path):
+    out = tmp_path / "out"
+    run_suite(_suite(tmp_path), out, log=lambda s: None)
+    dest = tmp_path / "results" / "tiny"
+    assert main(["publish", "--out", str(out), "--to", str(dest), "--metrics", "w2"]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "convergence_w2.png", "final.parquet", "leaderboard.md"]
+    final = pd.read_parquet(dest / "final.parquet")
+    assert len(final) == 4 and set(final["status"]) == {"ok"}
+    assert "git_commit" in final and "| kswgd |" in (dest / "leaderboard.md").read_text()
