@@ -246,7 +246,9 @@ _SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_compare, _add_plot,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kswgd", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="kswgd", description="Benchmark suite and reproducibility harness for Koopman "
+        "spectral particle samplers (KSWGD, DMPS, SVGD, ULA, MALA, LAWGD).")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in _SUBCOMMANDS:
         add(sub)
