@@ -228,32 +228,76 @@ def dirichlet(
     return DictionarySpectrum(lam, info, dictionary=dictionary, coefficients=xi)
 
 
-def kde_bandwidth(x: np.ndarray) -> float:
-    """Silverman's normal-reference rule b = s̄ · (4 / ((d + 2) n))^{1/(d+4)} (s̄ = mean coordinate
-    std). Not the median rule b² = median ‖x_i − x_j‖², which is so wide that the KDE score is
+def kde_bandwidth(x: np.ndarray, rule: str = "silverman") -> float:
+    """A Gaussian-KDE bandwidth b = s̄ · (4 / ((d + 2) n))^{1/(d + q)} (s̄ = mean coordinate std).
+
+    ``rule='silverman'`` (q = 4): Silverman's normal-reference rule, AMISE-optimal for the
+    density. ``rule='score'`` (q = 6): the n^{−1/(d+6)} rate that is AMISE-optimal for the
+    density's gradient (Chacón, Duong & Wand 2011), hence for a score ŝ = ∇p̂/p̂; it is wider
+    (2-D OU, n = 10 000: 0.32 against 0.22), which tames the score's noise at sparse points.
+    Neither is the median rule b² = median ‖x_i − x_j‖², which is so wide that the KDE score is
     little more than a pull to the mean (PAPER-SETTINGS.md, pitfalls)."""
+    if rule not in ("silverman", "score"):
+        raise choice_error("KDE bandwidth rule", rule, ["silverman", "score"])
     x = _as_points(x)
     n, d = x.shape
-    return float(np.mean(x.std(axis=0)) * (4.0 / ((d + 2) * n)) ** (1.0 / (d + 4)))
+    q = 4 if rule == "silverman" else 6
+    return float(np.mean(x.std(axis=0)) * (4.0 / ((d + 2) * n)) ** (1.0 / (d + q)))
 
 
 def kde_score(points: np.ndarray, samples: np.ndarray, bandwidth: float,
-              block_entries: int = 4_000_000) -> np.ndarray:
+              block_entries: int = 4_000_000, leave_one_out: bool = False) -> np.ndarray:
     """Score of the Gaussian KDE p̂(x) ∝ Σ_j exp(−‖x − x_j‖²/(2b²)):
 
         ŝ(x) = Σ_j k(x, x_j)(x_j − x) / (b² Σ_j k(x, x_j))
 
-    in row blocks (rows rescaled so that far points do not underflow). Returns (N, d).
+    in row blocks (rows rescaled so that far points do not underflow). With
+    ``leave_one_out`` (``points`` must be ``samples``), the score at x_i omits j = i:
+    ŝ₋ᵢ(x_i) = Σ_{j≠i} k_ij (x_j − x_i) / (b² Σ_{j≠i} k_ij). The self term adds 1 to the
+    denominator and nothing to the numerator, so the plain score shrinks towards 0 where x_i has
+    few neighbours (the tails). Returns (N, d).
     """
     from kswgd import _kernels
 
     points, samples = _as_points(points), _as_points(samples)
+    if leave_one_out and points.shape != samples.shape:
+        raise ConfigError("a leave-one-out KDE score needs points == samples")
     out = np.empty_like(points)
     step = max(1, block_entries // len(samples))
     for i in range(0, len(points), step):
-        kb = _kernels.gauss_features_rowshift(points[i : i + step], samples, bandwidth)
-        out[i : i + step] = (kb @ samples / kb.sum(axis=1)[:, None] - points[i : i + step])
+        if leave_one_out:
+            pb = points[i : i + step]
+            kb = _kernels.gauss_features(pb, samples, bandwidth)
+            kb[np.arange(len(pb)), np.arange(i, i + len(pb))] = 0.0
+            tot = kb.sum(axis=1)
+            bad = tot <= np.finfo(float).tiny          # an isolated point: plain (shifted) KDE
+            if bad.any():
+                kb[bad] = _kernels.gauss_features_rowshift(pb[bad], samples, bandwidth)
+                tot[bad] = kb[bad].sum(axis=1)
+        else:
+            kb = _kernels.gauss_features_rowshift(points[i : i + step], samples, bandwidth)
+            tot = kb.sum(axis=1)
+        out[i : i + step] = (kb @ samples / tot[:, None] - points[i : i + step])
     return out / bandwidth**2
+
+
+def sphere_exp(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Exponential map of the unit sphere: exp_x(v) = cos(‖v‖) x + sin(‖v‖) v/‖v‖ (v ⟂ x).
+
+    Moves along the great circle through x by arc length ‖v‖, so a tangent Gaussian step of
+    covariance 2τ P_x gives an angle increment of variance exactly 2τ on the circle; the
+    retraction (x + v)/‖x + v‖ gives atan‖v‖ instead, whose variance 2τ − 8τ² + O(τ³) biases
+    kde-pairs' λ̂ low by ≈ 4τ.
+    """
+    nv = np.linalg.norm(v, axis=1, keepdims=True)
+    safe = np.where(nv > 0, nv, 1.0)
+    return np.cos(nv) * x + np.sin(nv) * v / safe
+
+
+def _is_unit_sphere(manifold: Manifold | None, x: np.ndarray) -> bool:
+    if manifold is None or manifold.name not in ("circle", "sphere"):
+        return False
+    return bool(np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-8))
 
 
 def kde_pairs(
@@ -264,7 +308,10 @@ def kde_pairs(
     rng: np.random.Generator | None = None,
     lag: float = 0.05,
     kde_bandwidth_value: float = 0.0,
+    kde_rule: str = "score",
     repeats: int = 1,
+    leave_one_out: bool = True,
+    step: str = "auto",
     manifold: Manifold | None = None,
     **params,
 ) -> DictionarySpectrum:
@@ -273,24 +320,46 @@ def kde_pairs(
         y = x + τ ŝ(x) + √(2τ) ξ,   ξ ~ N(0, I) from ``rng`` (seeded),
 
     ŝ the Gaussian-KDE score of the samples with bandwidth ``kde_bandwidth_value`` (0: the rule
-    of :func:`kde_bandwidth`), each sample used ``repeats`` times. On a manifold the increment is
-    projected on the tangent space and y retracted. Remaining parameters go to :func:`edmd`.
+    ``kde_rule`` of :func:`kde_bandwidth`, by default the gradient-optimal n^{−1/(d+6)}),
+    leave-one-out at the sample points by default (see
+    :func:`kde_score`), each sample used ``repeats`` times. On a manifold the increment is
+    projected on the tangent space, then ``step='retract'`` maps x + P_x dx back to M, and
+    ``'geodesic'`` follows the great circle (:func:`sphere_exp`, unit spheres only); ``'auto'``
+    takes the geodesic step on the unit circle/sphere and the retraction elsewhere.
+
+    Error budget (tests/test_verify.py): an O(τ) bias of the one-step Euler pair (and of the
+    retraction, ≈ 4τ relative on the circle, removed by the geodesic step), plus the KDE score's
+    error, which does not average out over ``repeats`` (each sample keeps its score).
+    Remaining parameters go to :func:`edmd`.
     """
     from kswgd.dataset import move
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(0) if rng is None else rng
     x = _as_points(train.x)
-    b = kde_bandwidth_value if kde_bandwidth_value > 0 else kde_bandwidth(x)
-    score = kde_score(x, x, b)
+    if step not in ("auto", "retract", "geodesic"):
+        raise choice_error("kde-pairs step", step, ["auto", "retract", "geodesic"])
+    unit_sphere = _is_unit_sphere(manifold, x)
+    if step == "geodesic" and not unit_sphere:
+        raise ConfigError("the geodesic kde-pairs step needs samples on the unit circle/sphere")
+    if step == "auto":
+        step = "geodesic" if unit_sphere else "retract"
+    if manifold is None:
+        step = "flat"
+    b = kde_bandwidth_value if kde_bandwidth_value > 0 else kde_bandwidth(x, kde_rule)
+    score = kde_score(x, x, b, leave_one_out=leave_one_out)
     xs = np.repeat(x, repeats, axis=0) if repeats > 1 else x
     sc = np.repeat(score, repeats, axis=0) if repeats > 1 else score
     dx = lag * sc + np.sqrt(2 * lag) * rng.standard_normal(xs.shape)
-    y = move(xs, dx, manifold)
+    if step == "geodesic":
+        y = sphere_exp(xs, manifold.tangent(xs, dx))
+    else:
+        y = move(xs, dx, manifold)
     pairs = TrainingData(xs, y, lag=lag)
     spec = edmd(pairs, dictionary, rank=rank, rng=rng, **params)
     spec.info.update(estimator="kde-pairs", kde_bandwidth=b,
-                     kde_bandwidth_rule="given" if kde_bandwidth_value > 0 else "silverman",
+                     kde_bandwidth_rule="given" if kde_bandwidth_value > 0 else kde_rule,
+                     leave_one_out=leave_one_out, step=step,
                      repeats=repeats, n_train=len(x),
                      manifold=manifold.name if manifold is not None else None,
                      fit_seconds=time.perf_counter() - t0)
@@ -308,6 +377,30 @@ def diffusion_bandwidth(x: np.ndarray, intrinsic_dim: int | None = None) -> floa
     x = _as_points(x)
     m = x.shape[1] if intrinsic_dim is None else int(intrinsic_dim)
     return float(np.mean(x.std(axis=0)) * len(x) ** (-1.0 / (m + 6)))
+
+
+def localisation(phi: np.ndarray, top: int = 5) -> np.ndarray:
+    """ℓ_k = Σ of the ``top`` largest φ_k(x_j)² over Σ_j φ_k(x_j)², per column of phi (n, k).
+
+    ≈ top/n for a mode spread evenly over the samples, 1 for a mode carried by ≤ ``top`` points.
+    """
+    p2 = phi**2
+    big = np.partition(p2, len(p2) - top, axis=0)[-top:] if len(p2) > top else p2
+    return big.sum(axis=0) / p2.sum(axis=0)
+
+
+def circle_dmap_limit(k: np.ndarray | int, s: float) -> np.ndarray:
+    """Large-n limit of the α = ½ diffusion-map λ̂_k on the uniform unit circle at bandwidth s.
+
+    On the circle ‖x − y‖² = 2 − 2cos(θ − θ'), so P is a convolution with
+    exp((cos u − 1)/s²); its eigenvalues are μ_k = I_k(1/s²)/I_0(1/s²) and
+    λ̂_k = 2(1 − μ_k)/s² = k²(1 − k²s²/4 + O(s⁴)) (to compare with the exact k²).
+    """
+    import scipy.special
+
+    z = 1.0 / s**2
+    mu = scipy.special.ive(np.asarray(k), z) / scipy.special.ive(0, z)
+    return 2.0 * (1.0 - mu) / s**2
 
 
 def top_eigenpairs(s: np.ndarray, k: int, rng: np.random.Generator | None = None,
@@ -343,6 +436,7 @@ def diffusion_map(
     bandwidth: float = 0.0,
     solver: str = "auto",
     extra_modes: int = 5,
+    max_localisation: float = 0.9,
     manifold: Manifold | None = None,
     **_ignored,
 ) -> NystromSpectrum:
@@ -355,6 +449,22 @@ def diffusion_map(
     the Nyström extension of :class:`~kswgd.spectrum.NystromSpectrum`. ``bandwidth`` = 0 uses
     :func:`diffusion_bandwidth` (intrinsic dimension on a manifold). The dictionary is unused.
     Modes with μ̂ ≤ 0 or μ̂ ≥ 1 (besides the constant) are dropped and counted.
+
+    Localised modes: a sample far from the others (a Gaussian tail point at n of a few
+    thousand) is almost disconnected from the graph and carries its own eigenvector with μ̂ ≈ 1,
+    i.e. a spurious λ̂ ≈ 0 (DESIGN.md §3; seen on 2-D OU at n = 4 000: λ̂ = 0.07, 0.16, 0.19
+    before the genuine 1, 1). Such a mode is measured by its localisation
+    ℓ_k = (sum of the 5 largest φ_k(x_j)²) / Σ_j φ_k(x_j)², and modes with ℓ_k >
+    ``max_localisation`` (default 0.9; ≥ 1 disables the filter) are dropped and counted in
+    ``info['localised_modes']``. Genuine modes are spread over the data: measured ℓ ≈ 0.005 on
+    the circle and S², ≤ 0.45 for λ_1..λ_8 on OU (the Hermite modes are largest at the extreme
+    samples), while the spurious ones sit at ℓ ≥ 0.9. A mode that mixes a tail point with a
+    genuine mode (ℓ between) is kept: the filter only removes what is clearly not a mode.
+
+    Bias: the α = ½ graph generator is O(s²) off (with the default rule s ∝ n^{−1/(m+6)}). On
+    the unit circle it is exact: P is a convolution, μ_k = I_k(1/s²)/I_0(1/s²) (modified
+    Bessel), so λ̂_k → 2(1 − I_k(1/s²)/I_0(1/s²))/s² = k²(1 − k²s²/4 + O(s⁴)) as n → ∞
+    (:func:`circle_dmap_limit`); at n = 3 000, s = 0.225 that is 7.95 for λ = 9 (−12 %).
     """
     t0 = time.perf_counter()
     from kswgd import _kernels
@@ -373,19 +483,34 @@ def diffusion_map(
     kmat *= dh[None, :]                                  # symmetric conjugate of P
     k = min(rank + 1 + extra_modes, n - 1)
     mu, u, used = top_eigenpairs(kmat, k, rng, solver)
-    del kmat
     phi = u * dh[:, None]
     phi /= np.sqrt(np.mean(phi**2, axis=0))
+    loc = localisation(phi)
+    localised = loc > max_localisation
+    localised[np.argmax(mu)] = False                     # the constant mode is never removed
+    while (k < n - 1 and np.count_nonzero(~localised & (mu > 0) & (mu < 1)) < rank + 1
+           and localised.any()):
+        k = min(k + int(localised.sum()) + extra_modes, n - 1)  # replace what was filtered
+        mu, u, used = top_eigenpairs(kmat, k, rng, solver)
+        phi = u * dh[:, None]
+        phi /= np.sqrt(np.mean(phi**2, axis=0))
+        loc = localisation(phi)
+        localised = loc > max_localisation
+        localised[np.argmax(mu)] = False
+    del kmat
     lam = 2.0 * (1.0 - mu) / s**2
     invalid = (mu <= 0) | (mu >= 1)
-    lam, phi, dropped = _select(lam, phi, rank, invalid)
+    n_localised = int(np.count_nonzero(localised & ~invalid))
+    lam, phi, dropped = _select(lam, phi, rank, invalid | localised)
+    dropped -= n_localised
     mu_kept = 1.0 - 0.5 * s**2 * lam
     weights = np.hstack([w[:, None], w[:, None] * phi / mu_kept])
     info = {"estimator": "diffusion-map", "alpha": 0.5, "bandwidth": s,
             "bandwidth_rule": "given" if bandwidth > 0 else "sigma*n^(-1/(m+6))",
             "solver": used, "n_train": n, "F": n, "rank": len(lam), "rank_requested": rank,
             "kept_dim": n, "condition_number": float(dvec.max() / dvec.min()),
-            "dropped_modes": dropped, "dictionary": None,
+            "dropped_modes": dropped, "localised_modes": n_localised,
+            "max_localisation": max_localisation, "dictionary": None,
             "manifold": manifold.name if manifold is not None else None,
             "fit_seconds": time.perf_counter() - t0}
     return NystromSpectrum(lam, info, points=x.copy(), weights=weights, bandwidth=s)
