@@ -408,13 +408,14 @@ def top_eigenpairs(s: np.ndarray, k: int, rng: np.random.Generator | None = None
     """The k largest eigenpairs of a symmetric n × n matrix by a partial eigensolver.
 
     solver="eigsh" (ARPACK Lanczos, seeded start vector), "subset" (LAPACK eigh with
-    subset_by_index) or "auto" (subset for n ≤ 1 500, else eigsh). Returns μ descending,
+    subset_by_index) or "auto" (subset for n ≤ 600, else eigsh: at n = 1 500 the LAPACK subset
+    solver took 10 s against 1 s for eigsh on the 2-core machine). Returns μ descending,
     eigenvectors (n, k) and the solver used.
     """
     n = len(s)
     k = min(k, n - 1)
     if solver == "auto":
-        solver = "subset" if n <= 1500 else "eigsh"
+        solver = "subset" if n <= 600 else "eigsh"
     if solver == "subset":
         mu, u = scipy.linalg.eigh(s, subset_by_index=[n - k, n - 1])
     elif solver == "eigsh":
@@ -436,13 +437,15 @@ def diffusion_map(
     bandwidth: float = 0.0,
     solver: str = "auto",
     extra_modes: int = 5,
-    max_localisation: float = 0.9,
+    max_localisation: float = 0.7,
+    self_loops: bool = False,
     manifold: Manifold | None = None,
     **_ignored,
 ) -> NystromSpectrum:
     """Diffusion maps with α = ½ (DMPS, Li & Marzouk; DESIGN.md §3, estimator ``diffusion-map``).
 
-    K_ij = exp(−‖x_i − x_j‖²/(2s²)), q = K 1, K̃ = Q^{−1/2} K Q^{−1/2}, d = K̃ 1,
+    K_ij = exp(−‖x_i − x_j‖²/(2s²)) for i ≠ j, K_ii = 0 (``self_loops=False``, default) or 1,
+    q = K 1, K̃ = Q^{−1/2} K Q^{−1/2}, d = K̃ 1,
     P = D^{−1} K̃ (the α = ½ Markov matrix: its limit (P − I)·2/s² is the Langevin generator of
     π). Its symmetric conjugate D^{−1/2} K̃ D^{−1/2} = U diag(μ) Uᵀ gives the right eigenvectors
     φ = D^{−1/2} u, rescaled so that mean_j φ(x_j)² = 1, and λ̂ = 2(1 − μ̂)/s². Off-sample:
@@ -450,16 +453,22 @@ def diffusion_map(
     :func:`diffusion_bandwidth` (intrinsic dimension on a manifold). The dictionary is unused.
     Modes with μ̂ ≤ 0 or μ̂ ≥ 1 (besides the constant) are dropped and counted.
 
-    Localised modes: a sample far from the others (a Gaussian tail point at n of a few
-    thousand) is almost disconnected from the graph and carries its own eigenvector with μ̂ ≈ 1,
-    i.e. a spurious λ̂ ≈ 0 (DESIGN.md §3; seen on 2-D OU at n = 4 000: λ̂ = 0.07, 0.16, 0.19
-    before the genuine 1, 1). Such a mode is measured by its localisation
+    Tail points: a sample far from the others (a Gaussian tail point at n of a few thousand) is
+    almost disconnected from the graph. With its self-loop it keeps P_ii ≈ 1 (K̃_ii = 1/q_i is
+    then the largest entry of its row) and carries its own eigenvector with μ̂ ≈ 1, a spurious
+    λ̂ ≈ 0 (DESIGN.md §3; seen on 2-D OU at n = 4 000: λ̂ = 0.07, 0.16, 0.19 before the genuine
+    1, 1). Without self-loops the walk must leave the point, which removes most of them (same
+    data: 1.03, 1.06, 1.93, 2.03, 2.17); the change to P is O(1/(n s^m)), and on the circle and
+    S² it moves λ̂ by < 1.5 %. The Nyström extension below keeps the self term, so on a sample
+    it differs from the eigenvector by that same O(1/(n s^m)) (exact with ``self_loops=True``).
+    What remains is measured by the localisation
     ℓ_k = (sum of the 5 largest φ_k(x_j)²) / Σ_j φ_k(x_j)², and modes with ℓ_k >
-    ``max_localisation`` (default 0.9; ≥ 1 disables the filter) are dropped and counted in
+    ``max_localisation`` (default 0.7; ≥ 1 disables the filter) are dropped and counted in
     ``info['localised_modes']``. Genuine modes are spread over the data: measured ℓ ≈ 0.005 on
-    the circle and S², ≤ 0.45 for λ_1..λ_8 on OU (the Hermite modes are largest at the extreme
-    samples), while the spurious ones sit at ℓ ≥ 0.9. A mode that mixes a tail point with a
-    genuine mode (ℓ between) is kept: the filter only removes what is clearly not a mode.
+    the circle and S², ≤ 0.41 for λ_1..λ_8 on 1-D and 2-D OU over three seeds (the Hermite
+    modes are largest at the extreme samples), while the spurious ones sit at ℓ ≥ 0.78. A mode
+    that mixes a tail point with a genuine one (ℓ between) is kept: the filter only removes what
+    is clearly not a mode.
 
     Bias: the α = ½ graph generator is O(s²) off (with the default rule s ∝ n^{−1/(m+6)}). On
     the unit circle it is exact: P is a convolution, μ_k = I_k(1/s²)/I_0(1/s²) (modified
@@ -474,6 +483,8 @@ def diffusion_map(
     s = float(bandwidth) if bandwidth > 0 else diffusion_bandwidth(
         x, manifold.intrinsic_dim if manifold is not None else None)
     kmat = _kernels.gauss_features(x, x, s)              # (n, n), in place from here on
+    if not self_loops:
+        np.fill_diagonal(kmat, 0.0)
     w = 1.0 / np.sqrt(kmat.sum(axis=1))                  # q^{-1/2}
     kmat *= w[:, None]
     kmat *= w[None, :]                                   # K̃
@@ -510,7 +521,8 @@ def diffusion_map(
             "solver": used, "n_train": n, "F": n, "rank": len(lam), "rank_requested": rank,
             "kept_dim": n, "condition_number": float(dvec.max() / dvec.min()),
             "dropped_modes": dropped, "localised_modes": n_localised,
-            "max_localisation": max_localisation, "dictionary": None,
+            "max_localisation": max_localisation, "self_loops": self_loops,
+            "dictionary": None,
             "manifold": manifold.name if manifold is not None else None,
             "fit_seconds": time.perf_counter() - t0}
     return NystromSpectrum(lam, info, points=x.copy(), weights=weights, bandwidth=s)

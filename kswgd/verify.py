@@ -50,7 +50,7 @@ CASES: list[tuple] = [
     ("ou-2d", "gaussian", {"d": 2, "lag": 0.3}, "trajectories", 100_000, "edmd",
      ("poly", {"degree": 4}), {}),
     ("ou-2d", "gaussian", {"d": 2}, "samples", 10_000, "kde-pairs", ("poly", {"degree": 4}),
-     {"repeats": 10, "lag": 0.05}),
+     {"repeats": 10, "lag": 0.02}),
     ("ou-2d", "gaussian", {"d": 2}, "samples", 4000, "diffusion-map", None, {}),
     ("circle", "circle", {}, "samples", 20_000, "dirichlet", ("poly", {"degree": 6}), {}),
     ("circle", "circle", {}, "samples", 5000, "kde-pairs", ("poly", {"degree": 6}),
@@ -58,8 +58,7 @@ CASES: list[tuple] = [
     ("circle", "circle", {}, "samples", 3000, "diffusion-map", None, {}),
     ("sphere", "sphere", {}, "samples", 20_000, "dirichlet", ("poly", {"degree": 4}), {}),
     ("sphere", "sphere", {}, "samples", 4000, "diffusion-map", None, {}),
-    ("prinz", "prinz", {}, "samples", 50_000, "dirichlet", ("rbf", {"n_features": 150,
-                                                                    "bandwidth": 0.04}), {}),
+    ("prinz", "prinz", {}, "samples", 50_000, "dirichlet", ("cosine", {"n_features": 40}), {}),
     ("prinz", "prinz", {"lag": 0.002, "n_sub": 10}, "trajectories", 50_000, "edmd",
      ("rbf", {"n_features": 150, "bandwidth": 0.04}), {}),
 ]

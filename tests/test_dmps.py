@@ -35,9 +35,14 @@ def test_diffusion_map_recovers_ou_spectrum_at_3000_samples(ou_dmap):
 
 
 def test_diffusion_map_eigenvectors_normalised_and_nystrom_exact_on_samples(ou_dmap):
+    # With self-loops the Nyström extension reproduces the eigenvectors on the samples exactly;
+    # without (the default) it differs there by O(1/(n s)): mean φ² 1.00..1.07 (λ_5) measured.
+    exact = estimate("diffusion-map", _ou_samples(3000, 1), None, rank=5, bandwidth=0.3,
+                     self_loops=True)
+    np.testing.assert_allclose((exact.phi(exact.points)**2).mean(axis=0), 1.0, rtol=1e-6)
     x = ou_dmap.points
     phi = ou_dmap.phi(x)
-    np.testing.assert_allclose((phi**2).mean(axis=0), 1.0, rtol=1e-6)
+    np.testing.assert_allclose((phi**2).mean(axis=0), 1.0, rtol=0.1)
     # φ_1 ≈ ±x (Hermite He_1) on the bulk of the data
     bulk = np.abs(x[:, 0]) < 2
     corr = np.corrcoef(phi[bulk, 0], x[bulk, 0])[0, 1]

@@ -69,5 +69,5 @@ def test_kde_pairs_is_seeded_records_and_finds_first_mode():
         a = estimate("kde-pairs", data, Poly(5), rng=np.random.default_rng(6), **kw)
     b = estimate("kde-pairs", data, Poly(5), rng=np.random.default_rng(6), **kw)
     np.testing.assert_array_equal(a.eigenvalues, b.eigenvalues)
-    assert a.info["estimator"] == "kde-pairs" and a.info["kde_bandwidth_rule"] == "silverman"
+    assert a.info["estimator"] == "kde-pairs" and a.info["kde_bandwidth_rule"] == "score"
     assert a.eigenvalues[0] == pytest.approx(1.0, rel=0.1)
