@@ -12,8 +12,12 @@ from pathlib import Path
 PACKAGES = ("kswgd", "numpy", "scipy", "numba", "pandas", "pot", "pyarrow", "scikit-learn")
 
 
+@cache
 def git_commit() -> str | None:
-    """The commit of the kswgd source tree (with '+dirty' if it has local changes), or None."""
+    """The commit of the kswgd source tree (with '+dirty' if it has local changes), or None.
+
+    Read once per process (at the first run), close to when the code was imported: a commit
+    made while a long sweep is running must not be attributed to code loaded before it."""
     root = Path(__file__).resolve().parents[1]
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
