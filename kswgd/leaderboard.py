@@ -95,10 +95,11 @@ def leaderboard_markdown(out: Path, run_ids: list[str] | None = None) -> str:
                      *[f"{floor[x]:.4g} ± {floor[x + '_std']:.2g}" if x in floor else "—"
                        for x in metrics], "", "", ""]
             lines.append("| " + " | ".join(cells) + " |")
-        parts.append("\n".join(lines) + "\n")
         failed = group[group["status"] != "ok"]
-        for _, r in failed.iterrows():
-            parts.append(f"- failed: {r['method']} rep {r['repetition']}: {r['reason']}\n")
+        lines += [""] * (len(failed) > 0) + [
+            f"- failed: {r['method']} rep {r['repetition']}: {r['reason']}"
+            for _, r in failed.iterrows()]
+        parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
 
 

@@ -56,6 +56,7 @@ def convergence_figure(out: Path, metric: str = "w2", run_ids: list[str] | None 
                 ax.set_yscale("log")
             if xcol == "seconds":
                 ax.set_xscale("symlog", linthresh=1e-3)
+                ax.set_xlim(left=0)
             ax.set_xlabel("iteration" if xcol == "iteration" else "sampler seconds")
             ax.set_ylabel(metric)
             ax.set_title(str(sub["dataset"].iloc[0]))

@@ -15,13 +15,18 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None) -> list[Pat
     """Write leaderboard.md, final.parquet and convergence_<metric>.png into ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    board = leaderboard_markdown(out)
-    store.write_text(dest / "leaderboard.md", board)
+    _, manifests = store.load_runs(out)
+    runs = [m for m in manifests if m["config"]["repetition"] >= 0]
+    suites = sorted({m.get("suite", "?") for m in runs})
+    commits = {m["run_id"]: m.get("git_commit") for m in manifests}
+    env = runs[0]["environment"] if runs else {}
+    header = (f"Suite {', '.join(suites)}: `kswgd run --suite {suites[0] if suites else '?'}`; "
+              f"code at {', '.join(sorted({str(commits[m['run_id']]) for m in runs}))}; "
+              f"CPU {env.get('cpu', '?')}, {env.get('numba_threads', '?')} Numba threads.\n\n")
+    store.write_text(dest / "leaderboard.md", header + leaderboard_markdown(out))
     written = [dest / "leaderboard.md"]
     table = final_table(out)
     table["metrics"] = table["metrics"].map(",".join)
-    _, manifests = store.load_runs(out)
-    commits = {m["run_id"]: m.get("git_commit") for m in manifests}
     table["git_commit"] = table["run_id"].map(commits)
     store.write_parquet(dest / "final.parquet", table)
     written.append(dest / "final.parquet")
