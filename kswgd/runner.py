@@ -27,7 +27,14 @@ import pandas as pd
 
 from kswgd import registry, store
 from kswgd.dataset import TrainingData
-from kswgd.metrics import MetricContext, evaluate, metric_info, noise_floor, resolve_names
+from kswgd.metrics import (
+    METRICS,
+    MetricContext,
+    evaluate,
+    metric_info,
+    noise_floor,
+    resolve_names,
+)
 from kswgd.params import ConfigError, choice_error
 from kswgd.provenance import environment, git_commit
 from kswgd.suite import Suite
@@ -197,6 +204,24 @@ def execute_run(session: DatasetSession, method: str, method_params: dict, rep: 
     return frame, manifest
 
 
+def _params_for(entry, name: str, params: dict, label: str) -> dict:
+    """Suite params, overridden per dataset by method_params[label] (or [name])."""
+    return {**params, **entry.method_params.get(label, entry.method_params.get(name, {}))}
+
+
+def validate_suite(suite: Suite, entries=None, methods=None) -> None:
+    """Check every dataset, method, parameter and metric name of a suite without running it,
+    so that a typo fails at once rather than an hour into a sweep (ConfigError)."""
+    for entry in suite.datasets if entries is None else entries:
+        dataset = registry.get_dataset(entry.name, **entry.params)
+        for name, params, label in suite.methods if methods is None else methods:
+            registry.get_sampler(name, **_params_for(entry, name, params, label))
+        known = set(METRICS) | set(dataset.task_metrics())
+        for metric in entry.budget["metrics"]:
+            if metric not in known | {"default", "all"}:
+                raise choice_error(f"metric for dataset {entry.name!r}", metric, known)
+
+
 def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = None,
               datasets: list[str] | None = None, methods: list[str] | None = None) -> list[str]:
     """Run every (dataset, method, repetition) of the suite not already finished in ``out``.
@@ -211,22 +236,13 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
             raise choice_error("dataset in this suite", name, {e.name for e in suite.datasets})
     entries = [e for e in suite.datasets if not datasets or e.name in datasets]
     todo = [m for m in suite.methods if not methods or m[0] in methods or m[2] in methods]
-
-    def params_for(entry, name, params, label):
-        """Suite params, overridden per dataset by method_params[label] (or [name])."""
-        return {**params, **entry.method_params.get(label, entry.method_params.get(name, {}))}
-
-    # validate every name and parameter up front: a typo must not surface after an hour
-    for entry in entries:
-        registry.get_dataset(entry.name, **entry.params)
-        for name, params, label in todo:
-            registry.get_sampler(name, **params_for(entry, name, params, label))
+    validate_suite(suite, entries, todo)
     ids: list[str] = []
     for entry in entries:
         session = DatasetSession(entry.name, entry.params, entry.budget, out)
         session.floor(entry.budget["n_particles"])
         for name, params, label in todo:
-            params = params_for(entry, name, params, label)
+            params = _params_for(entry, name, params, label)
             if "step" not in params and entry.budget["step_grid"]:
                 params["step"] = tune_step(session, name, params, entry.budget["step_grid"],
                                            log)

@@ -229,3 +229,20 @@ def test_publish_writes_small_committable_files(tmp_path):
     final = pd.read_parquet(dest / "final.parquet")
     assert len(final) == 4 and set(final["status"]) == {"ok"}
     assert "git_commit" in final and "| kswgd |" in (dest / "leaderboard.md").read_text()
+
+
+def test_every_shipped_suite_is_valid():
+    from kswgd.runner import validate_suite
+    from kswgd.suite import available_suites
+
+    suites = available_suites()
+    assert {"smoke", "ablation", "quadruple_well"} <= set(suites)
+    for name in suites:
+        validate_suite(load_suite(name))
+
+
+def test_unknown_metric_in_a_suite_is_caught_before_running(tmp_path):
+    with pytest.raises(ConfigError, match="unknown metric .*valid: .*mmd2"):
+        run_suite(_suite(tmp_path, TINY.replace('"mmd2"]', '"mmd3"]')), tmp_path / "o",
+                  log=lambda s: None)
+    assert not (tmp_path / "o").exists()
