@@ -224,6 +224,7 @@ def _add_publish(sub):
     p.add_argument("--out", default="runs", help="results folder (default: ./runs)")
     p.add_argument("--to", required=True, help="destination folder, e.g. results/smoke")
     p.add_argument("--metrics", help="comma-separated metrics to plot (default: all recorded)")
+    p.add_argument("--note", help="a sentence to put under the leaderboard's header")
     p.set_defaults(func=_cmd_publish)
 
 
@@ -232,7 +233,7 @@ def _cmd_publish(args) -> int:
 
     metrics = args.metrics.split(",") if args.metrics else None
     try:
-        for path in publish(args.out, args.to, metrics):
+        for path in publish(args.out, args.to, metrics, args.note):
             print(path)
     except ValueError as err:
         raise ConfigError(str(err)) from err

@@ -11,8 +11,10 @@ from kswgd.leaderboard import final_table, leaderboard_markdown
 from kswgd.plots import save_convergence_plot
 
 
-def publish(out: Path, dest: Path, metrics: list[str] | None = None) -> list[Path]:
-    """Write leaderboard.md, final.parquet and convergence_<metric>.png into ``dest``."""
+def publish(out: Path, dest: Path, metrics: list[str] | None = None,
+            note: str | None = None) -> list[Path]:
+    """Write leaderboard.md (headed by ``note`` if given), final.parquet and
+    convergence_<metric>.png into ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     _, manifests = store.load_runs(out)
@@ -22,7 +24,8 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None) -> list[Pat
     env = runs[0]["environment"] if runs else {}
     header = (f"Suite {', '.join(suites)}: `kswgd run --suite {suites[0] if suites else '?'}`; "
               f"code at {', '.join(sorted({str(commits[m['run_id']]) for m in runs}))}; "
-              f"CPU {env.get('cpu', '?')}, {env.get('numba_threads', '?')} Numba threads.\n\n")
+              f"CPU {env.get('cpu', '?')}, {env.get('numba_threads', '?')} Numba threads.\n\n"
+              + (f"{note}\n\n" if note else ""))
     store.write_text(dest / "leaderboard.md", header + leaderboard_markdown(out))
     written = [dest / "leaderboard.md"]
     table = final_table(out)
