@@ -10,22 +10,6 @@ from kswgd.dictionaries import RFF, Poly
 from kswgd.estimators import ESTIMATORS, edmd, estimate, kde_bandwidth, kde_score
 
 
-def test_rff_partials_and_grad_dot_match_finite_differences():
-    rng = np.random.default_rng(0)
-    dic = RFF(30).fit(rng.standard_normal((200, 2)), rng)
-    x = rng.standard_normal((25, 2))
-    eps = 1e-6
-    for a in range(2):
-        e = np.zeros(2)
-        e[a] = eps
-        fd = (dic(x + e) - dic(x - e)) / (2 * eps)
-        np.testing.assert_allclose(dic.partial(x, a), fd, rtol=1e-6, atol=1e-7)
-    beta = rng.standard_normal(dic.n_features)
-    np.testing.assert_allclose(dic.grad_dot(x, beta), np.einsum("nfd,f->nd", dic.jacobian(x),
-                                                                beta), rtol=1e-10, atol=1e-12)
-    assert np.all(dic(x)[:, 0] == 1.0)
-
-
 def test_rff_edmd_recovers_ou_spectrum():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((20000, 1))

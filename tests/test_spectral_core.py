@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kswgd.dataset import TrainingData
-from kswgd.dictionaries import RBF, Poly
+from kswgd.dictionaries import RBF, RFF, Poly
 from kswgd.estimators import dirichlet, edmd, whitened_eigh
 from kswgd.registry import get_dataset
 from kswgd.spectrum import Spectrum
@@ -137,33 +137,35 @@ def test_numba_transport_equals_numpy_reference(d):
     np.testing.assert_allclose(v, v_ref, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("basis", ["hermite", "monomial"])
-def test_poly_partials_match_finite_differences(basis):
+DICTIONARY_CASES = {
+    "poly-hermite": lambda: Poly(degree=4, basis="hermite"),
+    "poly-monomial": lambda: Poly(degree=4, basis="monomial"),
+    "rbf": lambda: RBF(20, 0.6),
+    "rff": lambda: RFF(30),
+}
+
+
+@pytest.mark.parametrize("name", DICTIONARY_CASES)
+def test_dictionary_partials_and_grad_dot_match_finite_differences(name):
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((50, 2))
-    dic = Poly(degree=4, basis=basis).fit(rng.standard_normal((200, 2)))
-    assert dic.n_features == math.comb(4 + 2, 2)
-    eps = 1e-6
-    for a in range(2):
-        e = np.zeros(2)
-        e[a] = eps
-        fd = (dic(x + e) - dic(x - e)) / (2 * eps)
-        np.testing.assert_allclose(dic.partial(x, a), fd, rtol=1e-6, atol=1e-6)
-    beta = rng.standard_normal(dic.n_features)
-    np.testing.assert_allclose(dic.grad_dot(x, beta), np.einsum("nfd,f->nd", dic.jacobian(x), beta),
-                               rtol=1e-12)
-
-
-def test_rbf_partials_match_finite_differences():
-    rng = np.random.default_rng(5)
-    dic = RBF(20, 0.6).fit(rng.standard_normal((300, 2)), rng)
+    dic = DICTIONARY_CASES[name]().fit(rng.standard_normal((300, 2)), rng)
     x = rng.standard_normal((40, 2))
+    assert np.all(dic(x)[:, 0] == 1.0)  # the constant function is column 0
     eps = 1e-6
     for a in range(2):
         e = np.zeros(2)
         e[a] = eps
         fd = (dic(x + e) - dic(x - e)) / (2 * eps)
-        np.testing.assert_allclose(dic.partial(x, a), fd, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(dic.partial(x, a), fd, rtol=1e-5, atol=1e-6)
+    beta = rng.standard_normal(dic.n_features)
+    np.testing.assert_allclose(dic.grad_dot(x, beta),
+                               np.einsum("nfd,f->nd", dic.jacobian(x), beta),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_poly_has_every_monomial_up_to_the_degree():
+    dic = Poly(degree=4).fit(np.random.default_rng(0).standard_normal((50, 2)))
+    assert dic.n_features == math.comb(4 + 2, 2)
 
 
 def test_reversal_augmented_edmd_has_no_mode_above_one():
