@@ -167,11 +167,20 @@ def _add_spectra(sub):
     p.add_argument("--json", action="store_true", help="print one JSON array of row objects")
     p.add_argument("--rank", type=int, default=5, help="compare λ_1..λ_rank (default 5)")
     p.add_argument("--seed", type=int, default=0, help="root seed of data and fits")
+    p.add_argument("--scale", metavar="DATASET", help="instead of the table: the rbf scale "
+                   "check (F = 1 000 vs 2 000 bumps on 100 000 pairs of DATASET)")
     p.set_defaults(func=_cmd_spectra)
 
 
 def _cmd_spectra(args) -> int:
-    from kswgd.verify import verification_table
+    from kswgd.verify import rbf_scale_check, verification_table
+
+    if args.scale:
+        from kswgd.registry import get_dataset
+
+        get_dataset(args.scale)  # a clear error for an unknown name
+        print(json.dumps(rbf_scale_check(args.scale, rank=args.rank, seed=args.seed), indent=1))
+        return 0
 
     rows = verification_table(rank=args.rank, seed=args.seed)
     keys = ("system", "estimator", "dictionary", "k", "exact", "estimate", "rel_error")

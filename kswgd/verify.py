@@ -94,3 +94,31 @@ def verification_table(rank: int = 5, seed: int = 0, cases: list[tuple] | None =
                          "rel_error": abs(est / exact[k] - 1.0),
                          "fit_seconds": float(spec.info.get("fit_seconds", np.nan))})
     return rows
+
+
+def rbf_scale_check(dataset: str = "quadruple_well", n_pairs: int = 100_000,
+                    features: tuple[int, int] = (1000, 2000), rank: int = 5,
+                    bandwidth: float = 0.0, seed: int = 0, **dataset_params) -> dict:
+    """Issue 3's scale check: EDMD with ``features[0]`` and ``features[1]`` random-landmark
+    Gaussian bumps on the same ``n_pairs`` trajectory pairs; fit seconds of each and the largest
+    relative difference of λ_1..λ_rank between the two (convergence in F)."""
+    import time
+
+    from kswgd.dictionaries import RBF
+    from kswgd.estimators import edmd
+    from kswgd.registry import get_dataset
+
+    data_ss, fit_ss = np.random.SeedSequence(seed).spawn(2)
+    train = get_dataset(dataset, **dataset_params).train(
+        n_pairs, np.random.default_rng(data_ss), kind="trajectories")
+    out: dict = {"dataset": dataset, "n_pairs": n_pairs, "rank": rank, "fits": []}
+    for f in features:
+        t0 = time.perf_counter()
+        spec = edmd(train, RBF(f, bandwidth), rank=rank, rng=np.random.default_rng(fit_ss))
+        out["fits"].append({"n_features": f, "seconds": time.perf_counter() - t0,
+                            "bandwidth": spec.info["bandwidth"],
+                            "kept_dim": spec.info["kept_dim"],
+                            "eigenvalues": spec.eigenvalues.tolist()})
+    a, b = (np.asarray(fit["eigenvalues"]) for fit in out["fits"])
+    out["max_rel_difference"] = float(np.max(np.abs(a / b - 1.0)))
+    return out

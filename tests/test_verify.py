@@ -195,3 +195,13 @@ def test_cli_spectra_json(capsys, monkeypatch):
     assert [r["k"] for r in rows] == [1, 2, 3, 4, 5]
     assert set(rows[0]) == {"system", "estimator", "dictionary", "k", "exact", "estimate",
                             "rel_error"}
+
+
+def test_rbf_scale_check_reports_both_fits_and_their_difference():
+    from kswgd.verify import rbf_scale_check
+
+    rec = rbf_scale_check("gaussian", n_pairs=3000, features=(40, 80), rank=3, d=1)
+    assert [f["n_features"] for f in rec["fits"]] == [40, 80]
+    a, b = (np.asarray(f["eigenvalues"]) for f in rec["fits"])
+    assert rec["max_rel_difference"] == pytest.approx(np.max(np.abs(a / b - 1)))
+    np.testing.assert_allclose(a, [1, 2, 3], rtol=0.25)  # OU: λ = 1, 2, 3
