@@ -135,16 +135,22 @@ def svgd_direction(x, s, bw2):
 # ---------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _sqdist(x, i, y, j):
+    """‖x_i − y_j‖² (serial helper, inlined)."""
+    r2 = 0.0
+    for a in range(x.shape[1]):
+        t = x[i, a] - y[j, a]
+        r2 += t * t
+    return r2
+
+
 @njit(cache=True, fastmath=True)
 def _gauss_row(x, i, y, j0, inv2s2):
     """Σ_{j ≥ j0} Σ_b exp(−‖x_i − y_j‖² · inv2s2[b]) for one row i (serial helper)."""
-    d = x.shape[1]
     acc = 0.0
     for j in range(j0, y.shape[0]):
-        r2 = 0.0
-        for a in range(d):
-            t = x[i, a] - y[j, a]
-            r2 += t * t
+        r2 = _sqdist(x, i, y, j)
         for b in range(inv2s2.shape[0]):
             acc += np.exp(-r2 * inv2s2[b])
     return acc
@@ -186,14 +192,9 @@ def gauss_self_rowsums(x, inv2s2):
 @njit(cache=True, fastmath=True)
 def _dist_row(x, i, y, j0):
     """Σ_{j ≥ j0} ‖x_i − y_j‖ for one row i (serial helper)."""
-    d = x.shape[1]
     acc = 0.0
     for j in range(j0, y.shape[0]):
-        r2 = 0.0
-        for a in range(d):
-            t = x[i, a] - y[j, a]
-            r2 += t * t
-        acc += np.sqrt(r2)
+        acc += np.sqrt(_sqdist(x, i, y, j))
     return acc
 
 
