@@ -1,4 +1,4 @@
-"""DMPS: diffusion-map particle system (Li & Marzouk), DESIGN.md §2–§4.
+"""DMPS: diffusion-map particle system (Li & Marzouk), docs/design.md, 'Baselines'.
 
 The spectrum of the Langevin generator is estimated from static samples of π by diffusion maps
 with α = ½ normalisation (estimator ``diffusion-map``: Gaussian kernel exp(−‖x − y‖²/(2s²)),

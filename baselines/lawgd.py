@@ -1,5 +1,5 @@
 """Oracle LAWGD: Laplacian-adjusted Wasserstein gradient descent (Chewi et al. 2020) with the
-exact spectrum of the dataset's generator (DESIGN.md §2–§4).
+exact spectrum of the dataset's generator (docs/design.md, 'Baselines').
 
 The spectrum comes from the ``oracle`` estimator (analytic Hermite / Fourier / spherical
 harmonics where known, else a quadrature Galerkin against the known density on a grid, d ≤ 2);

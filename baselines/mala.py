@@ -1,4 +1,4 @@
-"""Metropolis-adjusted Langevin algorithm (Roberts & Tweedie 1996), DESIGN.md §4.
+"""Metropolis-adjusted Langevin algorithm (Roberts & Tweedie 1996), docs/design.md, 'Baselines'.
 
 Proposal y = x + h s(x) + √(2h) ξ (one ULA step), accepted with probability
 

@@ -1,17 +1,17 @@
-"""Stein variational gradient descent (Liu & Wang 2016), DESIGN.md §4.
+"""Stein variational gradient descent (Liu & Wang 2016), docs/design.md, 'Baselines'.
 
     φ(x_i) = (1/N) Σ_j [k(x_j, x_i) s(x_j) + ∇_{x_j} k(x_j, x_i)],   x_i ← x_i + step · opt(φ)_i
 
 RBF kernel k(x, y) = exp(−‖x − y‖² / (2 b²)), with the median heuristic of the original SVGD
 code recomputed at every step: b² = median_{i<j} ‖x_i − x_j‖² / (2 log(N + 1)).
 
-The median over all N(N−1)/2 pairs costs more than the step itself at N = 5 000 (TOOLING.md), so
+The median over all N(N−1)/2 pairs costs more than the step itself at N = 5 000 (measured), so
 by default it is taken over a fixed subsample of ``median_subsample`` = 1 000 particles (chosen
 once per N with a fixed seed, independent of the run's rng; within 0.3 % of the full median).
 ``median_subsample = 0`` uses all pairs, as in the literature.
 
 The direction is computed without an (N, N, d) tensor: a fused Numba loop for d < 10 and a
-row-blocked numpy/BLAS form for d ≥ 10 (TOOLING.md: even at d = 10, BLAS 1.4–2× faster at
+row-blocked numpy/BLAS form for d ≥ 10 (docs/performance.md: even at d = 10, BLAS 1.4–2× faster at
 d = 50); both compute the same sum, and ``backend`` forces either.
 """
 

@@ -1,4 +1,4 @@
-"""Unadjusted Langevin algorithm (Euler–Maruyama for dX = s(X) dt + √2 dW), DESIGN.md §4.
+"""Unadjusted Langevin algorithm (Euler–Maruyama for dX = s(X) dt + √2 dW), docs/design.md.
 
     x ← x + h s(x) + √(2h) ξ,   ξ ~ N(0, I)
 

@@ -6,7 +6,7 @@ fit itself is timed (``number = 1``).
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # TOOLING.md: spin-waiting threads skew times
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # see docs/performance.md, 'OMP_WAIT_POLICY'
 
 import numpy as np  # noqa: E402
 

@@ -13,7 +13,7 @@ metric once on a small input, so the Numba JIT (or its cache load) is never time
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # TOOLING.md: spin-waiting threads skew times
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # see docs/performance.md, 'OMP_WAIT_POLICY'
 
 import numpy as np  # noqa: E402
 

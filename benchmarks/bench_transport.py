@@ -4,7 +4,7 @@ up across commits next to a change of speed (asv treats track values as lower-is
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # TOOLING.md: spin-waiting threads skew times
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # see docs/performance.md, 'OMP_WAIT_POLICY'
 
 import numpy as np  # noqa: E402
 

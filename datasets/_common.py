@@ -71,7 +71,7 @@ def langevin_em(
     beta: float = 1.0,
 ) -> Array:
     """Overdamped Langevin dX = −β∇V dt + √2 dW (π ∝ e^{−βV}, generator Δ − β∇V·∇ as in
-    DESIGN.md §1) by Euler–Maruyama, all chains at once.
+    docs/design.md, 'The objects') by Euler–Maruyama, all chains at once.
 
     One saved step = ``n_sub`` Euler sub-steps of length δ = dt / n_sub:
     x ← x − β ∇V(x) δ + √(2δ) ξ. The first ``burn_in`` saved steps are discarded.

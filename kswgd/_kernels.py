@@ -39,7 +39,7 @@ def gauss_features(x, z, sigma):
 
 @njit(cache=True, parallel=True, fastmath=True)
 def gauss_grad_dot(x, z, psi, beta, sigma):
-    """Σ_j β_j ∇ψ_j(x_i) for Gaussian bumps, given ψ_ij (DESIGN.md §2):
+    """Σ_j β_j ∇ψ_j(x_i) for Gaussian bumps, given ψ_ij (docs/design.md, 'The transport'):
 
         v_i = −(x_i Σ_j β_j ψ_ij − Σ_j β_j ψ_ij z_j) / σ²
 

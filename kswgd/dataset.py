@@ -1,4 +1,4 @@
-"""The dataset interface (DESIGN.md §5): what every plug-in in ``datasets/`` provides.
+"""The dataset interface (docs/design.md, 'Datasets'): what every plug-in in ``datasets/`` provides.
 
 A dataset is a target law π with its data. A plug-in module in ``datasets/`` defines one or
 more subclasses of :class:`Dataset`; the registry (``kswgd.registry``) finds them by ``name``.

@@ -1,4 +1,4 @@
-"""Dictionaries ψ: R^d → R^F with analytic Jacobians (DESIGN.md §3).
+"""Dictionaries ψ: R^d → R^F with analytic Jacobians (docs/design.md, 'The estimators').
 
 Every dictionary contains the constant function as column 0. A dictionary is configured by
 plain parameters, then ``fit(x, rng)`` fixes what depends on the data (centring and scaling,

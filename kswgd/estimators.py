@@ -1,4 +1,4 @@
-"""Spectral estimators of the Langevin generator (DESIGN.md §3).
+"""Spectral estimators of the Langevin generator (docs/design.md, 'The estimators').
 
 Each estimator returns a :class:`~kswgd.spectrum.Spectrum` with r eigenpairs (constant mode
 skipped), eigenfunctions normalised in L²(π̂) (mean over the data of φ_k² = 1), and a record of
@@ -30,7 +30,7 @@ from kswgd.spectrum import DictionarySpectrum, NystromSpectrum
 
 
 def whitened_eigh(a: np.ndarray, c0: np.ndarray, tol: float = 1e-10, ridge: float = 0.0):
-    """Solve A ξ = θ (C0 + γI) ξ in the whitened basis of C0 (DESIGN.md §3).
+    """Solve A ξ = θ (C0 + γI) ξ in the whitened basis of C0 (docs/design.md, 'Whitening').
 
     C0 + γI = U diag(w) Uᵀ; keep w > tol · max(w); W = U_keep diag(w_keep^{−1/2});
     θ, v = eigh(Wᵀ A W); ξ = W v (so that ξᵀ C0 ξ = I). Returns θ (ascending), Ξ (F, k) and a
@@ -121,14 +121,14 @@ def edmd(
     block: int = 20000,
     **_ignored,
 ) -> DictionarySpectrum:
-    """EDMD on trajectory pairs at lag τ (DESIGN.md §3, estimator ``edmd``).
+    """EDMD on trajectory pairs at lag τ (docs/design.md, estimator ``edmd``).
 
     Reversible (default): eigenpairs of A = (C1 + C1ᵀ)/2 relative to C0; μ̂ ∈ (0, 1) maps to
     λ̂ = −log(μ̂)/τ (``conversion='log'``) or (1 − μ̂)/τ (``'linear'``); others are dropped and
     counted. ``c0_mode='both'`` (default) uses both ends of every pair,
     C0 = (Ψ_XᵀΨ_X + Ψ_YᵀΨ_Y)/(2M): the reversal-augmented estimator, for which
     C0 − A = (Ψ_X − Ψ_Y)ᵀ(Ψ_X − Ψ_Y)/(2M) ⪰ 0, so μ̂ ≤ 1 always and 1 − μ̂ is an empirical
-    Dirichlet form. ``c0_mode='x'`` is DESIGN.md's C0 = Ψ_XᵀΨ_X/M, which lets finite-sample
+    Dirichlet form. ``c0_mode='x'`` is the one-sided C0 = Ψ_XᵀΨ_X/M, which lets finite-sample
     noise push μ̂ above 1 and creates spurious slow modes (seen: μ̂ = 2.4 with a degree-6
     polynomial dictionary on 2-D OU, 4 000 pairs). Non-reversible: eig of the whitened C1, real
     parts, with a warning (C0 from x only).
@@ -208,7 +208,7 @@ def dirichlet(
     manifold: Manifold | None = None,
     **_ignored,
 ) -> DictionarySpectrum:
-    """Generator Galerkin from static samples (DESIGN.md §3, estimator ``dirichlet``).
+    """Generator Galerkin from static samples (docs/design.md, estimator ``dirichlet``).
 
     Solves D ξ = λ C0 ξ with D_ij = mean_m ∇ψ_i·∇ψ_j and C0 = mean_m ψ ψᵀ: the Dirichlet form
     ⟨f, L g⟩_π = E_π[∇f·∇g] restricted to span ψ. Needs neither trajectories nor the score.
@@ -236,7 +236,7 @@ def kde_bandwidth(x: np.ndarray, rule: str = "silverman") -> float:
     density's gradient (Chacón, Duong & Wand 2011), hence for a score ŝ = ∇p̂/p̂; it is wider
     (2-D OU, n = 10 000: 0.32 against 0.22), which tames the score's noise at sparse points.
     Neither is the median rule b² = median ‖x_i − x_j‖², which is so wide that the KDE score is
-    little more than a pull to the mean (PAPER-SETTINGS.md, pitfalls)."""
+    little more than a pull to the mean (docs/design.md, 'The score')."""
     if rule not in ("silverman", "score"):
         raise choice_error("KDE bandwidth rule", rule, ["silverman", "score"])
     x = _as_points(x)
@@ -315,7 +315,7 @@ def kde_pairs(
     manifold: Manifold | None = None,
     **params,
 ) -> DictionarySpectrum:
-    """Synthetic Langevin pairs from static samples, then ``edmd`` (DESIGN.md §3, ``kde-pairs``).
+    """Synthetic Langevin pairs from static samples, then ``edmd`` (docs/design.md, ``kde-pairs``).
 
         y = x + τ ŝ(x) + √(2τ) ξ,   ξ ~ N(0, I) from ``rng`` (seeded),
 
@@ -371,7 +371,7 @@ def diffusion_bandwidth(x: np.ndarray, intrinsic_dim: int | None = None) -> floa
 
     σ̄ = mean coordinate std of the samples, n = their number, m = the intrinsic dimension
     (d in R^d). n^{−1/(m+6)} balances the O(s²) bias of the α = ½ graph generator against its
-    O(n^{−1/2} s^{−(m/2+1)}) variance. On OU with n = 3 000 it gives s = 0.32 (DESIGN.md §3:
+    O(n^{−1/2} s^{−(m/2+1)}) variance. On OU with n = 3 000 it gives s = 0.32 (docs/design.md:
     s = 0.3 → λ̂ = 1.04, 1.96, 2.73; s = 0.1 adds spurious near-zero modes).
     """
     x = _as_points(x)
@@ -442,7 +442,7 @@ def diffusion_map(
     manifold: Manifold | None = None,
     **_ignored,
 ) -> NystromSpectrum:
-    """Diffusion maps with α = ½ (DMPS, Li & Marzouk; DESIGN.md §3, estimator ``diffusion-map``).
+    """Diffusion maps with α = ½ (DMPS, Li & Marzouk; docs/design.md, ``diffusion-map``).
 
     K_ij = exp(−‖x_i − x_j‖²/(2s²)) for i ≠ j, K_ii = 0 (``self_loops=False``, default) or 1,
     q = K 1, K̃ = Q^{−1/2} K Q^{−1/2}, d = K̃ 1,
@@ -456,7 +456,7 @@ def diffusion_map(
     Tail points: a sample far from the others (a Gaussian tail point at n of a few thousand) is
     almost disconnected from the graph. With its self-loop it keeps P_ii ≈ 1 (K̃_ii = 1/q_i is
     then the largest entry of its row) and carries its own eigenvector with μ̂ ≈ 1, a spurious
-    λ̂ ≈ 0 (DESIGN.md §3; seen on 2-D OU at n = 4 000: λ̂ = 0.07, 0.16, 0.19 before the genuine
+    λ̂ ≈ 0 (docs/design.md; seen on 2-D OU at n = 4 000: λ̂ = 0.07, 0.16, 0.19 before the genuine
     1, 1). Without self-loops the walk must leave the point, which removes most of them (same
     data: 1.03, 1.06, 1.93, 2.03, 2.17); the change to P is O(1/(n s^m)), and on the circle and
     S² it moves λ̂ by < 1.5 %. The Nyström extension below keeps the self term, so on a sample
@@ -540,7 +540,7 @@ def oracle(
     tol: float = 1e-10,
     **_ignored,
 ):
-    """Exact spectrum of the dataset's generator (LAWGD; DESIGN.md §3, estimator ``oracle``).
+    """Exact spectrum of the dataset's generator (LAWGD; docs/design.md, estimator ``oracle``).
 
     Dispatch on ``dataset``: ``gaussian`` → tensor Hermite functions; ``circle``/``semicircle``
     → Fourier modes; ``sphere`` → Galerkin on polynomials of degree ≤ ``degree`` with an exact

@@ -1,4 +1,4 @@
-"""Sample-quality metrics with noise floors (DESIGN.md §6).
+"""Sample-quality metrics with noise floors (docs/design.md, 'Metrics and floors').
 
 Every metric compares particles ``x`` (n, d) with a held-out reference set of draws of π and
 returns one float, lower is better. A metric is registered in :data:`METRICS` as
@@ -327,7 +327,7 @@ def sinkhorn(
         S_ε(μ, ν) = OT_ε(μ, ν) − ½ OT_ε(μ, μ) − ½ OT_ε(ν, ν)
 
     (``ot.bregman.empirical_sinkhorn_divergence``, plain Sinkhorn iterations, stopThr 1e-6).
-    A secondary metric: slower than exact W2 at low bias (TOOLING.md). Each side above
+    A secondary metric: slower than exact W2 at low bias (docs/performance.md). Each side above
     ``max_points`` is a fixed-seed subsample, as in :func:`w2`.
     """
     x = subsample(as_points(x, "x"), max_points, seed, _KEY_SINK)

@@ -1,5 +1,5 @@
 """Exact (or quadrature-exact) spectra of L = −(Δ − ∇V·∇) for the ``oracle`` estimator
-(LAWGD, Chewi et al. 2020; DESIGN.md §1, §3).
+(LAWGD, Chewi et al. 2020; docs/design.md, 'The objects' and ``oracle``).
 
 - N(0, I_d): tensor Hermite functions φ_α(x) = Π_a He_{α_a}(x_a)/√(α_a!), λ_α = |α|.
 - Uniform on the circle: √2 cos kθ, √2 sin kθ, λ = k² (the semicircle with reflecting ends:

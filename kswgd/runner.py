@@ -1,6 +1,6 @@
 """The runner: runs a suite's datasets × methods × repetitions at matched budgets.
 
-It owns seeds, budgets, timers, checkpoints and storage (DESIGN.md §7):
+It owns seeds, budgets, timers, checkpoints and storage (docs/design.md, 'Seeds'):
 
 - Seeds derive from the suite's root seed with ``numpy.random.SeedSequence``, keyed by the
   dataset (reference set), dataset + repetition (training data and initial particles: the same

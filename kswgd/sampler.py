@@ -80,7 +80,7 @@ def run_sampler(
 
 
 class SpectralSampler(Sampler):
-    """Particles moved by the spectral transport of DESIGN.md §2 with a fitted spectrum.
+    """Particles moved by the spectral transport of docs/design.md with a fitted spectrum.
 
         c_k = mean_j φ_k(x_j),   x_i ← x_i − h Σ_k (c_k/λ_k) ∇φ_k(x_i)
 

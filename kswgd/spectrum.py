@@ -1,8 +1,8 @@
-"""A fitted spectrum of the Langevin generator L = −(Δ − ∇V·∇) (DESIGN.md §1–§3).
+"""A fitted spectrum of the Langevin generator L = −(Δ − ∇V·∇) (docs/design.md, 'The objects').
 
 A spectrum holds r eigenvalues λ_1 ≤ … ≤ λ_r (the constant mode excluded) and evaluates the
 eigenfunctions φ_k and their gradients at new points. Its ``transport_velocity`` is the
-particle velocity of DESIGN.md §2:
+particle velocity of docs/design.md, 'The transport':
 
     c_k = (1/N) Σ_j φ_k(x_j),    v_i = Σ_k (c_k / λ_k) ∇φ_k(x_i)
 

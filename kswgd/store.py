@@ -1,4 +1,4 @@
-"""Result storage (DESIGN.md §7): one folder per run with tidy Parquet rows and a JSON manifest.
+"""Result storage (docs/design.md): one folder per run with tidy Parquet rows and a JSON manifest.
 
     OUT/runs/<run_id>/rows.parquet     one row per checkpoint (iteration, seconds, metrics, …)
     OUT/runs/<run_id>/manifest.json    config, hashes, status, provenance; written LAST

@@ -1,4 +1,4 @@
-"""Diagnostics of the spectral transport (DESIGN.md §2).
+"""Diagnostics of the spectral transport (docs/design.md, 'The transport').
 
 The transport itself is ``Spectrum.transport_velocity`` (kswgd.spectrum) applied by
 ``SpectralSampler.step`` (kswgd.sampler). Here: the spectral residual and the dissipation rate.

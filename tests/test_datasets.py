@@ -1,4 +1,4 @@
-"""Law checks for the dataset plug-ins (DESIGN.md §5): each test compares draws with an exact or
+"""Law checks for the dataset plug-ins (docs/design.md): each test compares draws with an exact or
 independent answer, with a tolerance set from the Monte Carlo standard error (4–5 sd)."""
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def test_muller_brown_rejection_reference_matches_grid_quadrature():
 
 
 def test_langevin_chains_use_beta_scaled_drift():
-    """One Euler step per pair: y − x + β∇V(x) τ is exactly N(0, 2τ I) (DESIGN §1 time scale)."""
+    """One Euler step per pair: y − x + β∇V(x) τ is exactly N(0, 2τ I) (docs/design.md)."""
     ds = get_dataset("muller_brown", n_chains=50, burn_in=10, lag=5e-4, n_sub=1)
     td = ds.train(5000, _rng(23))
     resid = (td.y - td.x + ds.beta * ds.grad_potential(td.x) * td.lag) / np.sqrt(2 * td.lag)

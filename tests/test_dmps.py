@@ -1,7 +1,7 @@
 """Diffusion maps (α = ½) and the DMPS sampler against the exact OU spectrum λ_k = k.
 
 At n = 3 000 in 1-D the error of λ̂_k is dominated by sampling noise (isolated tail points mix
-with the modes; DESIGN.md §3), on top of the O(s²) bias of the graph generator; both shrink as n
+with the modes; docs/design.md), on top of the O(s²) bias of the graph generator; both shrink as n
 grows with the bandwidth rule s = σ̄ n^{−1/(m+6)}.
 """
 
@@ -27,7 +27,7 @@ def test_diffusion_map_is_registered():
 
 
 def test_diffusion_map_recovers_ou_spectrum_at_3000_samples(ou_dmap):
-    # DESIGN §3: s = 0.3 on 3 000 OU samples gives ≈ 1.04, 1.96, 2.73 (λ_3 is 9 % low).
+    # docs/design.md: s = 0.3 on 3 000 OU samples gives ≈ 1.04, 1.96, 2.73 (λ_3 is 9 % low).
     np.testing.assert_allclose(ou_dmap.eigenvalues[:3], [1, 2, 3], rtol=0.10)
     info = ou_dmap.info
     assert info["estimator"] == "diffusion-map" and info["bandwidth"] == 0.3

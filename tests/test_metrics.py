@@ -1,4 +1,4 @@
-"""Metrics (DESIGN.md §6): exact answers, numpy twins of the Numba kernels, unbiasedness, noise
+"""Metrics (docs/design.md): exact answers, numpy twins of the Numba kernels, unbiasedness, noise
 floors, order invariance and the error paths. All seeded; tolerances stated per test."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The oracle estimator (exact spectra), the LAWGD plug-in, and the constant-dissipation claim
-of DESIGN.md §2 under exact eigenpairs."""
+of docs/design.md ('The transport') under exact eigenpairs."""
 
 import numpy as np
 import pytest
@@ -58,7 +58,7 @@ def test_lawgd_transport_contracts_shifted_gaussian():
 
 
 def test_dissipation_rate_is_one_under_exact_eigenpairs():
-    # DESIGN §2: with exact eigenpairs each c_k decays at rate ≈ 1, so −log(S_{n+1}/S_n)/(2h) ≈ 1
+    # docs/design.md: exact eigenpairs ⇒ each c_k decays at rate ≈ 1, so −log(S_{n+1}/S_n)/(2h) ≈ 1
     # while S_n is well above its finite-sample floor ≈ r/N. The rate 1 is a linear-response
     # statement (ρ = dμ/dπ ≈ 1): from N(0.2, 1) it holds within 6 %; from N(0.3, 1) the first
     # steps run at 1.14, from N(1, 0.8²) at 1.86 (measured), so the shift is kept small.

@@ -32,7 +32,7 @@ class ExactOU1(Spectrum):
 
 
 def test_transport_contracts_ou_mean_by_one_minus_h():
-    # DESIGN §2 sign check: each particle moves by −h·mean(x); the mean contracts by (1 − h).
+    # docs/design.md sign check: each particle moves by −h·mean(x); the mean contracts by (1 − h).
     spec = ExactOU1(np.array([1.0]))
     x = 2.0 + 0.3 * np.random.default_rng(1).standard_normal((500, 1))
     h = 0.2
@@ -86,7 +86,7 @@ def test_eigenfunctions_are_normalised_and_match_hermite():
 
 def test_whitening_removes_spurious_modes_of_overlapping_bumps(ou_pairs):
     # 61 heavily overlapping bumps make C0 nearly singular; the whitened solve must not return
-    # spurious near-zero eigenvalues (DESIGN §3), and must drop directions below tol.
+    # spurious near-zero eigenvalues (docs/design.md), and must drop directions below tol.
     dic = RBF(n_features=60, bandwidth=0.35)
     spec = edmd(ou_pairs, dic, rank=3, rng=np.random.default_rng(0))
     assert spec.info["kept_dim"] < dic.n_features
@@ -170,7 +170,7 @@ def test_poly_has_every_monomial_up_to_the_degree():
 
 def test_reversal_augmented_edmd_has_no_mode_above_one():
     # With C0 = (Ψ_XᵀΨ_X + Ψ_YᵀΨ_Y)/(2M), C0 − A is a Gram matrix, so μ̂ ≤ 1 for every mode and
-    # the slowest non-constant mode is not spurious; DESIGN's C0 = Ψ_XᵀΨ_X/M fails here
+    # the slowest non-constant mode is not spurious; the one-sided C0 = Ψ_XᵀΨ_X/M fails here
     # (2-D OU, 4 000 pairs, degree-6 polynomials: μ̂ up to 2.4, a spurious λ̂ ≈ 0.4).
     data = get_dataset("gaussian", d=2, lag=0.1).train(4000, np.random.default_rng(0))
     good = edmd(data, Poly(degree=6), rank=3, c0_mode="both")
