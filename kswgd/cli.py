@@ -44,28 +44,35 @@ def _add_run(sub):
 
 def _cmd_run(args) -> int:
     from kswgd.leaderboard import leaderboard_markdown
-    from kswgd.runner import run_suite
+    from kswgd.runner import SweepInterrupted, run_suite
     from kswgd.suite import load_suite
 
     suite = load_suite(args.suite)
     log = (lambda s: None) if args.quiet else None
     if not args.quiet:
         print(f"suite {suite.name}: results in {args.out}", file=sys.stderr)
-    ids = run_suite(suite, args.out, log=log, datasets=args.dataset, methods=args.method)
+    try:
+        ids = run_suite(suite, args.out, log=log, datasets=args.dataset, methods=args.method)
+    except SweepInterrupted as stop:
+        print(f"kswgd: {stop}", file=sys.stderr)
+        return 130
     print(leaderboard_markdown(args.out, ids))
     return 0
 
 
 def _add_leaderboard(sub):
-    p = sub.add_parser("leaderboard", help="print the Markdown leaderboard of a results folder")
+    p = sub.add_parser("leaderboard", help="print the leaderboard of a results folder")
     p.add_argument("--out", default="runs", help="results folder (default: ./runs)")
+    p.add_argument("--format", default="md", choices=("md", "csv", "json"),
+                   help="md (tables with legends), csv or json (one row per method and "
+                        "comparable group, with the budget and parameter columns)")
     p.set_defaults(func=_cmd_leaderboard)
 
 
 def _cmd_leaderboard(args) -> int:
-    from kswgd.leaderboard import leaderboard_markdown
+    from kswgd.leaderboard import leaderboard
 
-    print(leaderboard_markdown(args.out))
+    print(leaderboard(args.out, args.format), end="")
     return 0
 
 

@@ -1,6 +1,15 @@
-"""Leaderboards: per dataset, one row per method with final metrics as mean ± std over
-repetitions, the information the method uses, wall-clock, and the noise-floor row (the same
-metrics for fresh independent draws of π of the particles' size)."""
+"""Leaderboards from the tidy results tables (kswgd.store.load_final / load_floors).
+
+Rows are split into comparable groups (:func:`comparable_groups`): the same dataset with the
+same parameters and the same budget (particles, steps, training points, reference points).
+Runs that differ in any of these are never averaged together; each group gets its own table,
+whose header says what it shares and what differs from the other tables of that dataset.
+
+Each table has one row per method label: the information the method uses, its step (and how
+it was chosen), each metric's final value as mean ± the 95 % Student-t half-width over the
+repetitions, fit and sampling seconds (medians), runs ok / runs, and run-health flags; then the
+data floor and the noise floor rows; then a legend.
+"""
 
 from __future__ import annotations
 
@@ -9,148 +18,342 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from kswgd import store
+from kswgd.runner import AWAY_FACTOR, COLLAPSED_FRACTION, STRANDED_FRACTION
+from kswgd.spec import BUDGET_COLUMNS, SIGNED_METRICS
 
-LABELS = {"w2": "W2", "mmd2": "MMD²", "sw2": "SW2", "energy": "energy", "ksd": "KSD"}
+LABELS = {"w2": "W2", "mmd2": "MMD²", "sw2": "SW2", "energy": "energy", "ksd": "KSD²"}
+FORMATS = ("md", "csv", "json")
+#: What a metric measures, for the legend (all: lower is better).
+MEANINGS = {
+    "w2": "exact 2-Wasserstein distance to the held-out reference (not squared)",
+    "sw2": "sliced 2-Wasserstein distance to the reference",
+    "mmd2": "unbiased MMD² (Gaussian kernel, median-rule bandwidth); can be negative",
+    "mmd2_ms": "unbiased MMD² with three bandwidths; can be negative",
+    "energy": "energy distance (U-statistic); can be negative",
+    "ksd": "unbiased KSD² with the IMQ kernel and the exact score; can be negative",
+    "sinkhorn": "debiased Sinkhorn divergence",
+    "copy": "particles' mean distance to the nearest training point over the same for "
+            "fresh draws of π (< 1: copying the data)",
+}
+BUDGET_NAMES = {"n_particles": "N particles", "n_steps": "T steps",
+                "n_train": "M training points", "n_reference": "reference points"}
 
 
-def final_table(out: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
-    """One row per run: config keys, status, the metrics at its last checkpoint, seconds."""
-    rows, manifests = store.load_runs(out, run_ids)
+def group_columns(df: pd.DataFrame) -> list[str]:
+    """The columns that define a comparable group: dataset, its parameters, the budget."""
+    params = sorted(c for c in df.columns if c.startswith("dataset."))
+    return ["dataset", *params, *BUDGET_COLUMNS]
+
+
+def _clean(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None if isinstance(value, float) and np.isnan(value) else value
+
+
+def comparable_groups(df: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
+    """Split rows into the groups that may be compared in one table: same dataset, same
+    dataset parameters and same budget (n_particles, n_steps, n_train, n_reference).
+
+    Returns [(header, rows)] in order of first appearance; the header maps each shared column
+    to its value (dataset parameters a dataset does not have are left out)."""
+    if df.empty:
+        return []
+    cols = [c for c in group_columns(df) if c in df.columns]
+    out = []
+    for key, sub in df.groupby(cols, sort=False, dropna=False):
+        header = {c: _clean(v) for c, v in zip(cols, key, strict=True)}
+        out.append(({k: v for k, v in header.items() if v is not None}, sub))
+    return out
+
+
+def _metrics_of(df: pd.DataFrame) -> list[str]:
+    """The metrics recorded by the runs of a frame (column ``metrics``), in suite order."""
+    names = [m for ms in df["metrics"].dropna() for m in str(ms).split(",") if m]
+    return list(dict.fromkeys(names))
+
+
+def interval(values) -> tuple[float, float, int]:
+    """(mean, 95 % half-width, n) with the Student-t interval mean ± t_{0.975, n−1} s/√n;
+    half-width NaN for n < 2."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return np.nan, np.nan, 0
+    if len(v) == 1:
+        return float(v[0]), np.nan, 1
+    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return float(v.mean()), float(half), len(v)
+
+
+def health_flags(ok: pd.DataFrame) -> str:
+    """"stranded" when more than STRANDED_FRACTION of a run's final particles are away from
+    the training data, "collapsed" when fewer than COLLAPSED_FRACTION · N are distinct; with
+    the count of runs so flagged."""
+    if ok.empty or "health.away" not in ok:
+        return "-"
+    flags = []
+    stranded = (ok["health.away"] > STRANDED_FRACTION).sum()
+    collapsed = (ok["health.distinct"] < COLLAPSED_FRACTION * ok["n_particles"]).sum()
+    if stranded:
+        flags.append(f"stranded {stranded}/{len(ok)} "
+                     f"({ok['health.away'].max():.0%} away)")
+    if collapsed:
+        flags.append(f"collapsed {collapsed}/{len(ok)} "
+                     f"({int(ok['health.distinct'].min())} distinct)")
+    return ", ".join(flags) or "ok"
+
+
+def _step(g: pd.DataFrame) -> str:
+    g = g[g["status"] == "ok"]
+    if "method.step" not in g or g["method.step"].isna().all():
+        return "-"
+    steps = sorted(set(g["method.step"].dropna()))
+    rule = g["step_rule"].iloc[0] if "step_rule" in g else ""
+    how = "fixed" if rule == "fixed" else "rule"
+    return ", ".join(f"{h:g}" for h in steps) + f" ({how})"
+
+
+def summary(final: pd.DataFrame, floors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (comparable group, label) of the non-pilot final rows, ranked within each
+    group by the first metric's mean; then the group's data-floor and noise-floor rows.
+    Columns: the group columns, kind ("method" | "data floor" | "noise floor"), label,
+    method, method.<param>..., uses, step, <metric>, <metric>_ci95, <metric>_n, fit_seconds,
+    sample_seconds, ok, runs, health."""
+    final = final[~final["pilot"].astype(bool)] if "pilot" in final else final
     recs = []
-    for man in manifests:
-        cfg = man["config"]
-        if cfg["repetition"] < 0:  # step-size pilots are not results
-            continue
-        rec = {"run_id": man["run_id"], "dataset": cfg["dataset"],
-               "dataset_key": man["dataset_key"], "method": man.get("label", cfg["method"]),
-               "repetition": cfg["repetition"], "uses": "+".join(man["uses"]) or "-",
-               "status": man["status"], "reason": man["reason"],
-               "n_particles": cfg["n_particles"], "n_steps": cfg["n_steps"],
-               "n_train": cfg["n_train"], "fit_seconds": man["fit_seconds"],
-               "sample_seconds": man["sample_seconds"], "metrics": cfg["metrics"]}
-        mine = rows[rows["run_id"] == man["run_id"]] if len(rows) else rows
-        if man["status"] == "ok" and len(mine):
-            last = mine.sort_values("iteration").iloc[-1]
-            rec.update({m: last[m] for m in cfg["metrics"]})
-        recs.append(rec)
+    for header, group in comparable_groups(final):
+        metrics = _metrics_of(group)
+        order = []
+        for label, g in group.groupby("label", sort=False):
+            ok = g[g["status"] == "ok"]
+            rec = {**header, "kind": "method", "label": label, "method": g["method"].iloc[0]}
+            rec.update({c: _clean(g[c].iloc[0]) for c in g.columns
+                        if c.startswith("method.") and g[c].notna().any() and c != "method.step"})
+            rec.update(uses=g["uses"].iloc[0], step=_step(g))
+            for m in metrics:
+                mean, half, n = interval(ok[m]) if m in ok else (np.nan, np.nan, 0)
+                rec.update({m: mean, f"{m}_ci95": half, f"{m}_n": n})
+            rec.update(fit_seconds=ok["fit_seconds"].median(),
+                       sample_seconds=ok["seconds"].median(), ok=len(ok), runs=len(g),
+                       health=health_flags(ok))
+            order.append(rec)
+        first = metrics[0] if metrics else None
+        order.sort(key=lambda r: (not np.isfinite(r.get(first, np.nan)) if first else 0,
+                                  r.get(first, 0) if first else 0))
+        recs += order
+        if floors is not None and not floors.empty:
+            recs += _floor_rows(header, floors, metrics)
     return pd.DataFrame(recs)
 
 
-def _median(values: pd.Series) -> str:
-    v = values.dropna().to_numpy(dtype=float)
-    return f"{np.median(v):.3g}" if len(v) else "—"
+def _floor_rows(header: dict, floors: pd.DataFrame, metrics: list[str]) -> list[dict]:
+    sel = floors
+    for k, v in header.items():
+        if k in sel.columns and k != "n_steps":
+            sel = sel[sel[k] == v]
+    out = []
+    for kind, label, uses in (("data", "data floor", "training points, subsampled to N"),
+                              ("noise", "noise floor", "exact draws of π, N of them")):
+        rows = sel[sel["kind"] == kind]
+        if rows.empty:
+            continue
+        rec = {**header, "kind": label, "label": f"*{label}*", "method": "", "uses": uses,
+               "step": "", "health": ""}
+        for m in metrics:
+            r = rows[rows["metric"] == m]
+            rec[m] = float(r["value"].iloc[-1]) if len(r) else np.nan
+            rec[f"{m}_ci95"] = float(r["std"].iloc[-1]) if len(r) else np.nan
+            rec[f"{m}_n"] = int(r["floor_seeds"].iloc[-1]) if len(r) else 0
+        if (rows["status"] != "ok").any():
+            rec["health"] = f"failed: {rows['reason'].dropna().iloc[0]}"
+        out.append(rec)
+    return out
 
 
-def _fmt(values: pd.Series) -> str:
-    v = values.dropna().to_numpy(dtype=float)
-    if len(v) == 0:
+def _fmt(mean: float, half: float, n: int) -> str:
+    if not np.isfinite(mean):
         return "—"
-    if len(v) == 1:
-        return f"{v[0]:.4g}"
-    return f"{v.mean():.4g} ± {v.std(ddof=1):.2g}"
+    if n < 2 or not np.isfinite(half):
+        return f"{mean:.4g}"
+    return f"{mean:.4g} ± {half:.2g}"
 
 
-def _floor(out: Path, key: str, n: int) -> dict | None:
-    paths = sorted((Path(out) / "floors").glob(f"{key}_n{n}_s*.json"))
-    if not paths:
-        return None
-    with open(paths[-1]) as fh:
-        return json.load(fh)
+def _title(header: dict, others: list[dict]) -> str:
+    params = [f"{k.split('.', 1)[1]} = {v}" for k, v in header.items()
+              if k.startswith("dataset.")]
+    budget = ", ".join(f"{BUDGET_NAMES[k].split(' ', 1)[0]} = {header[k]}"
+                       if k in ("n_particles", "n_steps", "n_train")
+                       else f"{header[k]} reference points" for k in BUDGET_COLUMNS)
+    title = f"### {header['dataset']}" + (f" ({', '.join(params)})" if params else "")
+    title += f" · {budget}"
+    same = [o for o in others if o is not header and o.get("dataset") == header["dataset"]]
+    if same:
+        differs = sorted({k for o in same for k in set(o) | set(header)
+                          if o.get(k) != header.get(k)})
+        title += f"\n\n(another table of {header['dataset']} differs in: {', '.join(differs)})"
+    return title
 
 
-def leaderboard_markdown(out: Path, run_ids: list[str] | None = None) -> str:
-    """The Markdown leaderboard of the finished runs in ``out`` (or of ``run_ids``)."""
-    table = final_table(out, run_ids)
-    if table.empty:
+def _legend(group: pd.DataFrame, table: pd.DataFrame, metrics: list[str]) -> list[str]:
+    lines = ["", "Legend: every metric is its final value (lower is better), mean ± the 95 % "
+             "Student-t half-width over the ok repetitions (a value alone: one run). "
+             "uses: the information the method learns from. step: the step size, fixed by "
+             "the suite or chosen by the step-size rule (pilot runs on their own seeds and "
+             "reference). fit s, sample s: median seconds of setup and of sampling "
+             "(metrics excluded). health: 'stranded' when more than "
+             f"{STRANDED_FRACTION:.0%} of a run's final particles are farther from the "
+             f"nearest training point than {AWAY_FACTOR:g}× the training points' median "
+             "nearest-neighbour spacing; 'collapsed' when fewer than "
+             f"{COLLAPSED_FRACTION:.0%} of the particles are distinct."]
+    for m in metrics:
+        if m in MEANINGS:
+            lines.append(f"- {LABELS.get(m, m)}: {MEANINGS[m]}.")
+    if any(m in SIGNED_METRICS for m in metrics):
+        lines.append("- Unbiased metrics are ≈ 0 with either sign for exact draws of π: a "
+                     "method can land below the noise floor by chance.")
+    lines.append("- Floors: *noise floor* = the same metrics for fresh exact draws of π of "
+                 "size N; *data floor* = the training points themselves, subsampled to N "
+                 "(what learning from this data allows). A floor's ± is the standard "
+                 "deviation over its seeds (draws or subsamples), not an interval; a method "
+                 "within it is as close to π as N exact draws.")
+    steps = [f"{r['label']} {r['step']}" for _, r in table.iterrows()
+             if r["kind"] == "method" and r["step"] not in ("-", "")]
+    if steps:
+        lines.append("- Steps: " + "; ".join(steps) + ".")
+    start = group[(group["iteration"] == 0) & (group["status"] == "ok")]
+    if not start.empty:
+        lines.append("- At the start (iteration 0, the initial particles, mean over runs): "
+                     + ", ".join(f"{LABELS.get(m, m)} {start[m].mean():.4g}"
+                                 for m in metrics if m in start) + ".")
+    return lines
+
+
+def _notes(final_group: pd.DataFrame) -> list[str]:
+    notes = []
+    bad = final_group[final_group["status"] != "ok"]
+    for (label, status, reason), g in bad.groupby(["label", "status", "reason"], sort=False,
+                                                  dropna=False):
+        reps = ", ".join(str(r) for r in sorted(g["repetition"]))
+        notes.append(f"- {status}: {label} (rep {reps}): {reason}")
+    if "skipped_metrics" in final_group:
+        for text in final_group["skipped_metrics"].dropna().unique():
+            notes.append(f"- metric skipped: {text}")
+    return notes
+
+
+def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None) -> str:
+    """The leaderboard of the finished runs in ``out`` (or of ``run_ids``) as Markdown, CSV
+    or JSON (CSV/JSON: the :func:`summary` table, with the group and parameter columns)."""
+    rows = store.load_rows(out)
+    if rows.empty:
         return "(no finished runs)\n"
+    if run_ids is not None:
+        rows = rows[rows["run_id"].isin(run_ids)]
+    rows = rows[~rows["pilot"].astype(bool)]
+    floors = store.load_floors(out)
+    final = rows.sort_values(["run_id", "iteration"], kind="stable").groupby(
+        "run_id", sort=False).tail(1).sort_index()
+    table = summary(final, floors)
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps(json.loads(table.to_json(orient="records")), indent=1) + "\n"
+    groups = comparable_groups(final)
+    headers = [h for h, _ in groups]
     parts = []
-    for (dataset, key), group in table.groupby(["dataset", "dataset_key"], sort=False):
-        metrics = list(group["metrics"].iloc[0])
-        n, t, m = (int(group[c].iloc[0]) for c in ("n_particles", "n_steps", "n_train"))
-        parts.append(f"### {dataset}  (N = {n} particles, T = {t} steps, M = {m} training "
-                     f"points; mean ± std over repetitions; ranked by final "
-                     f"{LABELS.get(metrics[0], metrics[0])})\n")
-        head = ["method", "uses", *[LABELS.get(x, x) for x in metrics], "fit s (median)",
-                "sample s (median)", "ok"]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        # rank by the mean final value of the first metric; methods with no ok run go last
-        first = metrics[0]
-        order = (group[group["status"] == "ok"].groupby("method")[first].mean()
-                 if first in group else pd.Series(dtype=float))
-        ranked = sorted(group["method"].unique(),
-                        key=lambda m: (m not in order.index, order.get(m, np.inf), m))
-        for method in ranked:
-            g = group[group["method"] == method]
-            ok = g[g["status"] == "ok"]
-            cells = [method, g["uses"].iloc[0], *[_fmt(ok[x]) if x in ok else "—"
-                                                 for x in metrics],
-                     _median(ok["fit_seconds"]), _median(ok["sample_seconds"]),
-                     f"{len(ok)}/{len(g)}"]
+    for header, group in groups:
+        metrics = _metrics_of(group)
+        sub = table
+        for k, v in header.items():
+            sub = sub[sub[k] == v]
+        head = ["method", "uses", "step", *[LABELS.get(m, m) for m in metrics],
+                "fit s", "sample s", "ok", "health"]
+        lines = [_title(header, headers), "",
+                 "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for _, r in sub.iterrows():
+            is_run = r["kind"] == "method"
+            cells = [str(r["label"]), str(r["uses"]), str(r["step"]),
+                     *[_fmt(r[m], r[f"{m}_ci95"], r[f"{m}_n"] if is_run else 1)
+                       if is_run else _floor_cell(r, m) for m in metrics],
+                     _num(r.get("fit_seconds")) if is_run else "",
+                     _num(r.get("sample_seconds")) if is_run else "",
+                     f"{int(r['ok'])}/{int(r['runs'])}" if is_run else "",
+                     str(r["health"])]
             lines.append("| " + " | ".join(cells) + " |")
-        floor = _floor(out, key, n)
-        if floor is not None:
-            cells = ["*noise floor*", "exact draws of π",
-                     *[f"{floor[x]:.4g} ± {floor[x + '_std']:.2g}" if x in floor else "—"
-                       for x in metrics], "", "", ""]
-            lines.append("| " + " | ".join(cells) + " |")
-        failed = group[group["status"] != "ok"]
-        lines += [""] * (len(failed) > 0) + [
-            f"- failed: {r['method']} rep {r['repetition']}: {r['reason']}"
-            for _, r in failed.iterrows()]
+        group_rows = rows[rows["run_id"].isin(group["run_id"])]
+        lines += _legend(group_rows, sub, metrics)
+        notes = _notes(group)
+        if notes:
+            lines += ["", *notes]
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
 
 
+def _floor_cell(r: pd.Series, m: str) -> str:
+    v, s = r.get(m, np.nan), r.get(f"{m}_ci95", np.nan)
+    if not np.isfinite(v):
+        return "—"
+    return f"{v:.4g} ± {s:.2g}" if np.isfinite(s) else f"{v:.4g}"
 
+
+def _num(v) -> str:
+    return f"{v:.3g}" if v is not None and np.isfinite(v) else "—"
+
+
+def leaderboard_markdown(out: Path, run_ids: list[str] | None = None) -> str:
+    """The Markdown leaderboard (see :func:`leaderboard`)."""
+    return leaderboard(out, "md", run_ids)
 
 
 def _summary(out: Path) -> pd.DataFrame:
-    """Mean final metrics and seconds per (dataset, method) over the ok runs of a folder."""
-    table = final_table(out)
-    if table.empty:
-        return table
-    ok = table[table["status"] == "ok"]
-    metric_cols = sorted({m for ms in table["metrics"] for m in ms})
-    cols = [c for c in metric_cols if c in ok] + ["fit_seconds", "sample_seconds"]
-    # metrics: mean over repetitions; seconds: median (a method's first run in a process also
-    # pays Numba's compile or cache load)
-    summary = ok.groupby(["dataset", "method"])[cols].mean()
-    secs = ["fit_seconds", "sample_seconds"]
-    summary[secs] = ok.groupby(["dataset", "method"])[secs].median()
-    summary["runs"] = table.groupby(["dataset", "method"]).size()
-    summary["ok"] = ok.groupby(["dataset", "method"]).size()
-    return summary
+    """Mean final metrics and median seconds per (comparable group, label) over ok runs."""
+    final = store.load_final(out)
+    if final.empty:
+        return final
+    final = final[~final["pilot"].astype(bool)]
+    table = summary(final)
+    keys = [c for c in group_columns(table) if c in table] + ["label"]
+    table = table.set_index(keys)
+    return table
 
 
 def compare_markdown(reference: Path, candidate: Path) -> str:
     """Side-by-side table of two results folders (e.g. two commits running the same suite):
-    for each dataset × method in both, each metric and the seconds, with candidate/reference
-    ratios (> 1 means the candidate is worse or slower; unbiased metrics near 0 give
-    unstable ratios, so differences are shown for them)."""
+    for each comparable group × method label in both, each metric and the seconds, with
+    candidate/reference ratios (> 1 means the candidate is worse or slower; unbiased metrics
+    near 0 give unstable ratios, so differences are shown for them)."""
     ref, new = _summary(reference), _summary(candidate)
     if ref.empty or new.empty:
         return "(nothing to compare: a folder has no finished runs)\n"
-    common = ref.index.intersection(new.index)
-    cols = [c for c in ref.columns if c in new.columns and c not in ("runs", "ok")]
-    head = ["dataset", "method"]
+    common = [k for k in ref.index if k in new.index]
+    metric_cols = [c for c in ref.columns if c in new.columns and f"{c}_ci95" in ref.columns]
+    cols = metric_cols + ["fit_seconds", "sample_seconds"]
+    names = list(ref.index.names)
+    head = ["dataset", "budget", "method"]
     for c in cols:
         name = LABELS.get(c, c)
-        head += [f"{name} ref", f"{name} new", "ratio" if c not in SIGNED else "diff"]
+        head += [f"{name} ref", f"{name} new", "ratio" if c not in SIGNED_METRICS else "diff"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in common:
-        cells = list(key)
+        k = dict(zip(names, key, strict=True))
+        budget = ", ".join(f"{c}={k[c]}" for c in BUDGET_COLUMNS)
+        cells = [str(k["dataset"]), budget, str(k["label"])]
         for c in cols:
             a, b = float(ref.loc[key, c]), float(new.loc[key, c])
-            rel = (f"{b - a:+.3g}" if c in SIGNED
-                   else (f"{b / a:.3f}" if a not in (0.0,) and np.isfinite(a) else "—"))
+            if not (np.isfinite(a) and np.isfinite(b)):
+                cells += [_num(a), _num(b), "—"]
+                continue
+            rel = (f"{b - a:+.3g}" if c in SIGNED_METRICS
+                   else (f"{b / a:.3f}" if a != 0.0 and np.isfinite(a) else "—"))
             cells += [f"{a:.4g}", f"{b:.4g}", rel]
         lines.append("| " + " | ".join(cells) + " |")
-    only = ref.index.symmetric_difference(new.index)
-    notes = [f"- only in one folder: {d} / {m}" for d, m in only]
+    only = [k for k in ref.index if k not in new.index] + [k for k in new.index
+                                                            if k not in ref.index]
+    notes = [f"- only in one folder: {dict(zip(names, k, strict=True))['dataset']} / "
+             f"{dict(zip(names, k, strict=True))['label']}" for k in only]
     return "\n".join(lines + [""] + notes) + "\n"
-
-
-#: Metrics whose unbiased estimates can be ≤ 0: compared by difference, not ratio.
-SIGNED = {"mmd2", "mmd2_ms", "ksd", "energy"}

@@ -1,55 +1,58 @@
 """Convergence plots of a results folder: each metric against iteration and against sampler
-wall-clock (metric evaluation excluded), one panel row per dataset, mean over repetitions with
-the min–max band, and the noise floor as a dashed line."""
+wall-clock (metric evaluation excluded), one panel row per comparable group, mean over
+repetitions with the min–max band, and the noise floor as a dashed line."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from kswgd import store
+from kswgd.leaderboard import comparable_groups
+from kswgd.spec import SIGNED_METRICS
 
 
-def _floor_value(out: Path, key: str, n: int, metric: str) -> float | None:
-    for path in sorted((Path(out) / "floors").glob(f"{key}_n{n}_s*.json")):
-        with open(path) as fh:
-            rec = json.load(fh)
-        if metric in rec:
-            return float(rec[metric])
-    return None
+def _floor_value(floors: pd.DataFrame, header: dict, metric: str) -> float | None:
+    """The noise floor of ``metric`` for a comparable group (None if not stored)."""
+    if floors.empty:
+        return None
+    sel = floors[(floors["kind"] == "noise") & (floors["metric"] == metric)]
+    for k, v in header.items():
+        if k in sel.columns:
+            sel = sel[sel[k] == v]
+    return float(sel["value"].iloc[-1]) if len(sel) else None
 
 
 def convergence_figure(out: Path, metric: str = "w2", run_ids: list[str] | None = None):
-    """A matplotlib Figure: rows = datasets; columns = metric vs iteration, vs seconds."""
+    """A matplotlib Figure: rows = comparable groups (dataset and budget); columns = metric
+    vs iteration, vs seconds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows, manifests = store.load_runs(out, run_ids)
-    runs = [m for m in manifests if m["status"] == "ok" and m["config"]["repetition"] >= 0
-            and metric in m["config"]["metrics"]]
-    if not runs:
+    rows = store.load_rows(out)
+    if not rows.empty:
+        rows = rows[(rows["status"] == "ok") & ~rows["pilot"].astype(bool)]
+        if run_ids is not None:
+            rows = rows[rows["run_id"].isin(run_ids)]
+    if rows.empty or metric not in rows or rows[metric].isna().all():
         raise ValueError(f"no finished run in {out} records the metric {metric!r}")
-    info = pd.DataFrame([{"run_id": m["run_id"], "dataset": m["config"]["dataset"],
-                          "key": m["dataset_key"], "n": m["config"]["n_particles"],
-                          "method": m.get("label", m["config"]["method"])} for m in runs])
-    data = rows.merge(info, on="run_id")
-    keys = list(dict.fromkeys(info["key"]))
-    fig, axes = plt.subplots(len(keys), 2, figsize=(10, 3.4 * len(keys)), squeeze=False)
-    log_scale = metric not in ("mmd2", "mmd2_ms", "ksd", "energy")  # these can be ≤ 0
-    for row, key in enumerate(keys):
-        sub = data[data["key"] == key]
+    rows = rows[rows[metric].notna()]
+    groups = comparable_groups(rows)
+    floors = store.load_floors(out)
+    fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3.4 * len(groups)), squeeze=False)
+    log_scale = metric not in SIGNED_METRICS
+    for row, (header, sub) in enumerate(groups):
         for col, xcol in enumerate(("iteration", "seconds")):
             ax = axes[row, col]
-            for method, g in sub.groupby("method", sort=False):
+            for label, g in sub.groupby("label", sort=False):
                 grid = g.groupby("iteration")
                 x = grid[xcol].median()
-                ax.plot(x, grid[metric].mean(), label=method)
+                ax.plot(x, grid[metric].mean(), label=label)
                 ax.fill_between(x, grid[metric].min(), grid[metric].max(), alpha=0.2)
-            floor = _floor_value(out, key, int(sub["n"].iloc[0]), metric)
+            floor = _floor_value(floors, header, metric)
             if floor is not None:
                 ax.axhline(floor, color="k", ls="--", lw=1, label="noise floor")
             if log_scale:
@@ -59,7 +62,8 @@ def convergence_figure(out: Path, metric: str = "w2", run_ids: list[str] | None 
                 ax.set_xlim(left=0)
             ax.set_xlabel("iteration" if xcol == "iteration" else "sampler seconds")
             ax.set_ylabel(metric)
-            ax.set_title(str(sub["dataset"].iloc[0]))
+            ax.set_title(f"{header['dataset']} (N = {header['n_particles']}, "
+                         f"T = {header['n_steps']})")
             ax.grid(alpha=0.3)
         axes[row, 0].legend(fontsize=8)
     fig.tight_layout()

@@ -1,14 +1,34 @@
 """Publish a results folder into ``results/NAME``: the Markdown leaderboard, a small Parquet
-table of every run's final metrics and provenance, and convergence figures. Everything written
-is small enough to commit; the per-checkpoint rows stay in the (git-ignored) run folder."""
+table of every run's final row (the run spec as flat columns, metrics, health, git commit), and
+convergence figures. Everything written is small enough to commit; the per-checkpoint rows and
+particles stay in the (git-ignored) results folder.
+
+Inputs are checked before anything is written: the results folder must hold finished runs,
+the destination must not be a file, and every requested metric must have been recorded.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from kswgd import store
-from kswgd.leaderboard import final_table, leaderboard_markdown
+from kswgd.leaderboard import leaderboard_markdown
+from kswgd.params import ConfigError, choice_error
 from kswgd.plots import save_convergence_plot
+
+
+def _cells_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding mixed types (parameters of different methods) as text, so the
+    table can be written as Parquet."""
+    frame = frame.copy()
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            kinds = {type(v) for v in frame[col].dropna()}
+            if len(kinds) > 1:
+                frame[col] = frame[col].map(lambda v: None if v is None or v != v else str(v))
+    return frame
 
 
 def publish(out: Path, dest: Path, metrics: list[str] | None = None,
@@ -16,24 +36,34 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
     """Write leaderboard.md (headed by ``note`` if given), final.parquet and
     convergence_<metric>.png into ``dest``."""
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    _, manifests = store.load_runs(out)
-    runs = [m for m in manifests if m["config"]["repetition"] >= 0]
-    suites = sorted({m.get("suite", "?") for m in runs})
-    commits = {m["run_id"]: m.get("git_commit") for m in manifests}
-    env = runs[0]["environment"] if runs else {}
-    header = (f"Suite {', '.join(suites)}: `kswgd run --suite {suites[0] if suites else '?'}`; "
-              f"code at {', '.join(sorted({str(commits[m['run_id']]) for m in runs}))}; "
-              f"CPU {env.get('cpu', '?')}, {env.get('numba_threads', '?')} Numba threads.\n\n"
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError(f"--to {dest} is a file, not a folder")
+    final = store.load_final(out)
+    if final.empty or final["pilot"].astype(bool).all():
+        raise ConfigError(f"nothing to publish: {out} has no finished runs")
+    final = final[~final["pilot"].astype(bool)].reset_index(drop=True)
+    recorded = list(dict.fromkeys(m for ms in final["metrics"].dropna()
+                                  for m in str(ms).split(",") if m))
+    for name in metrics or []:
+        if name not in recorded:
+            raise choice_error("metric to plot (not recorded in this folder)", name, recorded)
+    manifests = store.load_manifests(out)
+    final["git_commit"] = final["run_id"].map(lambda rid: manifests[rid].get("git_commit"))
+    ok = final[final["status"] == "ok"]
+    env = manifests[ok["run_id"].iloc[0]]["environment"] if len(ok) else {}
+    suites = sorted(final["suite"].unique())
+    commits = sorted({str(c) for c in final["git_commit"]})
+    header = (f"Suite {', '.join(suites)}: `kswgd run --suite {suites[0]}`; "
+              f"code at {', '.join(commits)}; CPU {env.get('cpu', '?')}, "
+              f"{env.get('numba_threads', '?')} Numba threads.\n\n"
               + (f"{note}\n\n" if note else ""))
-    store.write_text(dest / "leaderboard.md", header + leaderboard_markdown(out))
+    board = header + leaderboard_markdown(out)
+    dest.mkdir(parents=True, exist_ok=True)
+    store.write_text(dest / "leaderboard.md", board)
     written = [dest / "leaderboard.md"]
-    table = final_table(out)
-    table["metrics"] = table["metrics"].map(",".join)
-    table["git_commit"] = table["run_id"].map(commits)
-    store.write_parquet(dest / "final.parquet", table)
+    store.write_parquet(dest / "final.parquet", _cells_as_text(final))
     written.append(dest / "final.parquet")
-    names = metrics or sorted({m for ms in table["metrics"] for m in ms.split(",")})
-    for metric in names:
+    plottable = [m for m in recorded if ok[m].notna().any()] if len(ok) else []
+    for metric in metrics or plottable:
         written.append(save_convergence_plot(out, dest / f"convergence_{metric}.png", metric))
     return written

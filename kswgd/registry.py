@@ -83,3 +83,22 @@ def get_sampler(name: str, **params) -> Sampler:
     if name not in table:
         raise choice_error("method", name, table)
     return table[name](**params)
+
+
+def incompatibility(sampler, dataset: Dataset) -> str | None:
+    """Why a sampler (class or configured instance) cannot run on a dataset, or None.
+
+    The sampler's declared needs are checked against what the dataset provides: ``score``,
+    ``log_density`` and ``spectrum`` in ``uses`` need the dataset's score, log-density or exact
+    eigenvalues; ``data_kind = "trajectories"`` needs a dataset that produces trajectory pairs
+    (any dataset gives static samples: a trajectory dataset gives the x of its pairs).
+    """
+    known = set(dataset.known())
+    for need in sampler.uses:
+        if need in ("score", "log_density", "spectrum") and need not in known:
+            return (f"{sampler.name} uses the {need.replace('_', '-')}, which dataset "
+                    f"{dataset.name!r} does not provide")
+    if sampler.data_kind == "trajectories" and "trajectories" not in dataset.data_kinds:
+        return (f"{sampler.name} learns from trajectories; dataset {dataset.name!r} has only "
+                f"{', '.join(dataset.data_kinds)}")
+    return None

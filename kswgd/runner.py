@@ -1,54 +1,90 @@
-"""The runner: runs a suite's datasets × methods × repetitions at matched budgets.
+"""The runner: plans a suite into run specs, executes them, and stores every result.
 
-It owns seeds, budgets, timers, checkpoints and storage (docs/design.md, 'Seeds'):
+Three stages, kept apart so that runs can later be farmed out to workers:
 
-- Seeds derive from the suite's root seed with ``numpy.random.SeedSequence``, keyed by the
-  dataset (reference set), dataset + repetition (training data and initial particles: the same
-  for every method) and dataset + method + repetition (the sampler's own randomness).
-- A run's id is the hash of its config; a finished run (manifest present) is never recomputed.
-- Time: ``fit_seconds`` for ``setup``, then the sampler's cumulative step time at each
-  checkpoint; metric evaluation is excluded from both.
-- A run that raises, produces NaN/inf or diverges is stored as failed with its reason; the sweep
-  goes on.
+1. **Plan** (:func:`plan_suite`): every dataset, method, parameter and metric name is checked,
+   each sampler's declared needs are matched against each dataset
+   (:func:`kswgd.registry.incompatibility`) and each metric's against each dataset
+   (:func:`metric_incompatibility`), and the immutable :class:`~kswgd.spec.RunSpec` of every
+   run is built. Nothing is computed or written.
+2. **Execute** (:func:`execute`): one spec in, one :class:`RunResult` out (rows, particles,
+   manifest). Pure: it writes nothing and depends on nothing but the spec, so a worker process
+   can run it. The floors (:func:`compute_floors`) are the same kind of function.
+3. **Drive** (:func:`run_suite`): the only writer. It runs the floors, the step-size pilots, the
+   step choice (:func:`choose_step`) and the repetitions in order, skips runs whose manifest
+   exists, and stores each result atomically with its manifest last.
+
+Seeds derive from the suite's root seed with ``numpy.random.SeedSequence``, keyed by the
+target law (reference set), target law + repetition (training data and initial particles: the
+same for every method) and target law + method + repetition (the sampler's own randomness).
+The same spec and code give the same numbers (docs/design.md, 'Seeds').
+
+Time: ``fit_seconds`` for ``setup``, then the sampler's cumulative step time at each
+checkpoint; metric evaluation and health checks are excluded from both.
+
+A run that raises, produces NaN/inf or diverges, a metric that fails, a floor that fails and a
+method whose every pilot fails are all stored as failed results with their reason; a sampler or
+metric that cannot run on a dataset is stored as skipped with the reason. The sweep goes on.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from kswgd import registry, store
 from kswgd.dataset import TrainingData
 from kswgd.metrics import (
+    DEFAULT_METRICS,
     METRICS,
     MetricContext,
     evaluate,
     metric_info,
     noise_floor,
-    resolve_names,
 )
 from kswgd.params import ConfigError, choice_error
 from kswgd.provenance import environment, git_commit
-from kswgd.suite import Suite
+from kswgd.sampler import Checkpoint, run_sampler
+from kswgd.spec import (
+    KEEP_PARTICLES,
+    PILOT_REPETITION,
+    RunSpec,
+    code_fingerprint,
+    floor_file,
+)
+from kswgd.suite import DatasetEntry, Suite
 
 #: A run is declared diverged when a particle leaves this multiple of the reference's extent.
 DIVERGENCE_FACTOR = 1e3
+#: Run health: a particle is "away" from the data when its distance to the nearest training
+#: point exceeds AWAY_FACTOR × the median nearest-neighbour spacing of the training points.
+#: For exact draws of π this marks only far-tail points (well under 1 % in the shipped datasets).
+AWAY_FACTOR = 10.0
+#: Run health: particles closer than DISTINCT_RESOLUTION × that spacing count as one.
+DISTINCT_RESOLUTION = 1e-3
+#: Leaderboard flag "stranded": more than this fraction of the final particles is away.
+STRANDED_FRACTION = 0.1
+#: Leaderboard flag "collapsed": fewer distinct final particles than this fraction of N.
+COLLAPSED_FRACTION = 0.5
+#: The step-size rule extends its grid at most this many times on each side.
+MAX_GRID_EXTENSIONS = 2
+
+PILOT = PILOT_REPETITION
 
 
 def _key(*parts) -> list[int]:
     """Stable integer spawn key from names and numbers (independent of PYTHONHASHSEED)."""
-    out = []
-    for p in parts:
-        out.append(int(hashlib.sha256(str(p).encode()).hexdigest()[:8], 16))
-    return out
+    return [int(hashlib.sha256(str(p).encode()).hexdigest()[:8], 16) for p in parts]
 
 
 def rng_for(root_seed: int, *parts) -> np.random.Generator:
@@ -62,245 +98,588 @@ def checkpoints(n_steps: int, n_checkpoints: int) -> list[int]:
     return sorted(set(pts.tolist()))
 
 
-class DatasetSession:
-    """One dataset instance with its reference set, metric context and noise floor cache."""
+# ---------------------------------------------------------------------------------------------
+# Sessions: what every run of one target law shares (derived from a spec alone)
+# ---------------------------------------------------------------------------------------------
 
-    def __init__(self, name: str, params: dict, budget: dict, out: Path):
-        self.dataset = registry.get_dataset(name, **params)
-        self.name, self.params, self.budget, self.out = name, dict(self.dataset.params), budget, out
-        self.key = store.config_hash({"dataset": name, "params": self.params})
-        seed = budget["root_seed"]
-        ref = self.dataset.draw(budget["n_reference"], rng_for(seed, self.key, "reference"))
-        self.metric_seed = _key(seed, self.key, "metrics")[0]
+
+class Session:
+    """The dataset instance, reference set, metric contexts, training data and health index of
+    one target law at one reference size and root seed. Built from a spec, so a worker can
+    rebuild it; cached per process by :func:`session_for`."""
+
+    def __init__(self, spec: RunSpec):
+        self.dataset = registry.get_dataset(spec.dataset, **spec.dataset_kw)
+        self.key, self.seed = spec.dataset_key, spec.root_seed
+        ref = self.dataset.draw(spec.n_reference, rng_for(self.seed, self.key, "reference"))
+        self.metric_seed = _key(self.seed, self.key, "metrics")[0]
         self.ctx = MetricContext(ref, dataset=self.dataset, seed=self.metric_seed)
-        self.metrics = resolve_names(budget["metrics"], self.ctx)
         self.reference_hash = store.array_hash(ref)
         self.extent = float(np.max(np.abs(ref))) + 1.0
-        self._pilot_ctx: MetricContext | None = None
+        self._pilot_ref: np.ndarray | None = None
+        self._train: dict[tuple[int, int], TrainingData] = {}
+        self._health: dict[tuple[int, int], tuple[cKDTree, float]] = {}
 
-    def context(self, pilot: bool = False) -> MetricContext:
+    def context(self, pilot: bool, train_x: np.ndarray | None = None) -> MetricContext:
         """The metric context: the held-out reference, or for step-size pilots an independent
         pilot reference of the same size (same MMD bandwidth), so tuning never sees the
-        reference that the leaderboard is scored on."""
-        if not pilot:
+        reference the leaderboard is scored on. ``train_x`` serves the ``copy`` metric."""
+        if not pilot and train_x is None:
             return self.ctx
-        if self._pilot_ctx is None:
-            ref = self.dataset.draw(self.budget["n_reference"],
-                                    rng_for(self.budget["root_seed"], self.key, "pilot-ref"))
-            self._pilot_ctx = MetricContext(ref, dataset=self.dataset, seed=self.metric_seed,
-                                            bandwidth=self.ctx.bandwidth)
-        return self._pilot_ctx
+        ref = self.ctx.reference
+        if pilot:
+            if self._pilot_ref is None:
+                self._pilot_ref = self.dataset.draw(len(ref), rng_for(self.seed, self.key,
+                                                                      "pilot-ref"))
+            ref = self._pilot_ref
+        return MetricContext(ref, dataset=self.dataset, seed=self.metric_seed,
+                             bandwidth=self.ctx.bandwidth, train_x=train_x)
 
-    def floor(self, n: int) -> dict:
-        """Noise floor of every metric at size n, cached on disk (atomic JSON)."""
-        path = Path(self.out) / "floors" / f"{self.key}_n{n}_s{self.budget['floor_seeds']}.json"
-        if path.exists():
-            with open(path) as fh:
-                return json.load(fh)
-        values = noise_floor(self.metrics, self.ctx, n, n_seeds=self.budget["floor_seeds"],
-                             seed=self.metric_seed)
-        rec = {"dataset": self.name, "dataset_key": self.key, "params": self.params, "n": n,
-               "floor_seeds": self.budget["floor_seeds"], "reference_hash": self.reference_hash,
-               **{f"{m}": v[0] for m, v in values.items()},
-               **{f"{m}_std": v[1] for m, v in values.items()}}
-        store.write_json(path, rec)
-        return rec
+    def training(self, rep: int, n: int) -> TrainingData:
+        """The repetition's training data in the dataset's primary kind, identical for every
+        method (seeded by target law and repetition)."""
+        if (rep, n) not in self._train:
+            self._train[(rep, n)] = self.dataset.train(
+                n, rng_for(self.seed, self.key, rep, "train"), kind=self.dataset.data_kinds[0])
+        return self._train[(rep, n)]
 
-    def training(self, rep: int, kind: str | None, n: int):
-        """The repetition's training data, identical for every method: the dataset's primary
-        kind is drawn once (seeded by dataset and repetition); a method that asks for samples
-        of a trajectory dataset gets the x of the same pairs."""
+    def data_for(self, kind: str | None, rep: int, n: int) -> TrainingData | None:
+        """What a sampler of ``data_kind`` gets: nothing, the pairs, or the x of the same
+        pairs for a samples-only method."""
         if kind is None:
             return None
-        primary = self.dataset.data_kinds[0]
-        data = self.dataset.train(n, rng_for(self.budget["root_seed"], self.key, rep, "train"),
-                                  kind=primary)
+        data = self.training(rep, n)
         if kind == "samples" and data.has_pairs:
             return TrainingData(data.x, info=dict(data.info))
         if kind == "trajectories" and not data.has_pairs:
-            raise ConfigError(f"dataset {self.name!r} has no trajectories "
-                              f"(data kinds: {', '.join(self.dataset.data_kinds)})")
+            raise ConfigError(f"dataset {self.dataset.name!r} has no trajectories")
         return data
 
     def initial(self, rep: int, n: int) -> np.ndarray:
-        return self.dataset.initial(n, rng_for(self.budget["root_seed"], self.key, rep, "init"))
+        return self.dataset.initial(n, rng_for(self.seed, self.key, rep, "init"))
+
+    def health_index(self, rep: int, n: int) -> tuple[cKDTree, float]:
+        """k-d tree of the repetition's training points and their median nearest-neighbour
+        spacing (over positive spacings; duplicates ignored)."""
+        if (rep, n) not in self._health:
+            x = self.training(rep, n).x
+            tree = cKDTree(x)
+            d, _ = tree.query(x, k=2)
+            gaps = d[:, 1][d[:, 1] > 0]
+            spacing = float(np.median(gaps)) if len(gaps) else 1.0
+            self._health[(rep, n)] = (tree, spacing)
+        return self._health[(rep, n)]
 
 
-PILOT = -1  # the repetition index of step-size pilot runs (their own seeds)
+_SESSIONS: dict[tuple, Session] = {}
 
 
-def run_config(session: DatasetSession, method: str, method_params: dict, rep: int) -> dict:
-    """The full config of one run; its hash is the run id. Repetition PILOT marks a pilot."""
-    b = session.budget
-    return {
-        "dataset": session.name, "dataset_params": session.params,
-        "method": method, "method_params": method_params, "repetition": rep,
-        "root_seed": b["root_seed"], "n_particles": b["n_particles"], "n_steps": b["n_steps"],
-        "n_train": b["n_train"], "n_reference": b["n_reference"],
-        "checkpoints": checkpoints(b["n_steps"], b["n_checkpoints"]),
-        "metrics": session.metrics,
-    }
+def session_for(spec: RunSpec) -> Session:
+    """The (cached) session of a spec's target law; keeps the two most recent."""
+    key = (spec.dataset_key, spec.n_reference, spec.root_seed)
+    if key not in _SESSIONS:
+        while len(_SESSIONS) >= 2:
+            _SESSIONS.pop(next(iter(_SESSIONS)))
+        _SESSIONS[key] = Session(spec)
+    return _SESSIONS[key]
 
 
-def execute_run(session: DatasetSession, method: str, method_params: dict, rep: int,
-                log: Callable[[str], None] = lambda s: None) -> tuple[pd.DataFrame, dict]:
-    """Run one (dataset, method, repetition) and return (rows, manifest); never raises on a
-    failing sampler: the failure is recorded in the manifest's status and reason."""
-    sampler = registry.get_sampler(method, **method_params)
-    config = run_config(session, method, dict(sampler.params), rep)
-    b = session.budget
-    ctx = session.context(pilot=rep == PILOT)
+def health(x: np.ndarray, tree: cKDTree, spacing: float) -> dict[str, float]:
+    """Run health of particles x (N, d) against the training points' k-d tree:
+
+    health.away     = #{i : min_j |x_i − t_j| > AWAY_FACTOR · s} / N  (s: median NN spacing)
+    health.distinct = number of distinct rows of x on a grid of cell DISTINCT_RESOLUTION · s
+    """
+    d, _ = tree.query(x, k=1)
+    cells = np.floor(x / (DISTINCT_RESOLUTION * spacing))
+    return {"health.away": float(np.mean(d > AWAY_FACTOR * spacing)),
+            "health.distinct": float(len(np.unique(cells, axis=0)))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Execute one spec (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """What executing a spec returns: tidy rows, particles to keep ({file stem: array}), and
+    the manifest. Nothing is written by :func:`execute`."""
+
+    spec: RunSpec
+    rows: pd.DataFrame
+    particles: dict[str, np.ndarray]
+    manifest: dict
+
+    @property
+    def status(self) -> str:
+        return self.manifest["status"]
+
+
+def _manifest(spec: RunSpec, status: str, reason: str | None) -> dict:
+    return {"run_id": spec.run_id, "spec": spec.to_dict(), "code": spec.code,
+            "git_commit": git_commit(), "environment": environment(), "status": status,
+            "reason": reason, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def _frame(spec: RunSpec, rows: list[dict], status: str, reason: str | None) -> pd.DataFrame:
+    """The run's rows with its spec columns; one row with iteration −1 when no checkpoint was
+    reached (a failure before the first metric, or a skipped run)."""
+    if not rows:
+        rows = [{"iteration": -1, "seconds": np.nan, "fit_seconds": np.nan}]
+    skipped = "; ".join(f"{m}: {why}" for m, why in spec.skipped_metrics) or None
+    cols = {**spec.columns(), "status": status, "reason": reason, "skipped_metrics": skipped}
+    frame = pd.DataFrame(rows)
+    for name in spec.metrics:
+        if name not in frame:
+            frame[name] = np.nan
+    front = pd.DataFrame([cols] * len(frame))
+    return pd.concat([front, frame.reset_index(drop=True)], axis=1)
+
+
+def skipped_result(spec: RunSpec, reason: str) -> RunResult:
+    """The stored result of a run that cannot happen (a sampler that cannot run on a dataset,
+    a method whose every pilot failed): status "skipped" or "failed" is in ``reason``'s kind."""
+    return RunResult(spec, _frame(spec, [], "skipped", reason), {},
+                     _manifest(spec, "skipped", reason))
+
+
+def failed_result(spec: RunSpec, reason: str) -> RunResult:
+    return RunResult(spec, _frame(spec, [], "failed", reason), {},
+                     _manifest(spec, "failed", reason))
+
+
+def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None) -> RunResult:
+    """Run one spec and return its result; never raises on a failing sampler or metric: the
+    failure is the result's status and reason. Writes nothing."""
+    session = session_for(spec)
+    sampler = registry.get_sampler(spec.method, **spec.method_kw)
+    manifest = _manifest(spec, "ok", None)
+    manifest.update(dataset_key=spec.dataset_key, reference_hash=session.reference_hash)
     rows: list[dict] = []
-    manifest = {"run_id": store.config_hash(config), "config": config, "status": "ok",
-                "reason": None, "uses": list(sampler.uses), "data_kind": sampler.data_kind,
-                "dataset_key": session.key, "reference_hash": session.reference_hash,
-                "metric_info": {m: metric_info(m, session.ctx, b["n_particles"])
-                                for m in session.metrics},
-                "git_commit": git_commit(), "environment": environment(),
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    state = {"seconds": 0.0, "fit_seconds": None}
-    marks = set(config["checkpoints"])
-
-    def record(it: int, x: np.ndarray) -> None:
-        row = {"iteration": it, "seconds": state["seconds"]}
-        row.update(evaluate(session.metrics, x, ctx))
-        row.update({k: float(v) for k, v in sampler.diagnostics().items()})
-        rows.append(row)
-
+    keep: dict[str, np.ndarray] = {}
+    state = {"fit_seconds": np.nan}
+    rep = spec.repetition
+    x = None
     try:
-        train = session.training(rep, sampler.data_kind, b["n_train"])
-        manifest["data_hash"] = (store.array_hash(train.x, train.y) if train is not None
-                                 else None)
-        x = session.initial(rep, b["n_particles"])
-        rng = rng_for(b["root_seed"], session.key, method, rep, "method")
+        train = session.data_for(spec.data_kind, rep, spec.n_train)
+        manifest["data_hash"] = store.array_hash(train.x, train.y) if train else None
+        tree, spacing = session.health_index(rep, spec.n_train)
+        train_x = session.training(rep, spec.n_train).x if "copy" in spec.metrics else None
+        ctx = session.context(spec.pilot, train_x)
+        manifest["metric_info"] = {m: metric_info(m, ctx, spec.n_particles)
+                                   for m in spec.metrics}
+        manifest["health"] = {"spacing": spacing, "away_factor": AWAY_FACTOR,
+                              "distinct_resolution": DISTINCT_RESOLUTION}
+
+        def record(cp: Checkpoint) -> None:
+            row = {"iteration": cp.iteration, "seconds": cp.seconds,
+                   "fit_seconds": state["fit_seconds"]}
+            row.update(evaluate(spec.metrics, cp.x, ctx))
+            row.update({f"diag.{k}": float(v) for k, v in sampler.diagnostics().items()})
+            row.update(health(cp.x, tree, spacing))
+            row["health.max_step"] = cp.max_step
+            rows.append(row)
+            if spec.keep_particles == "checkpoints":
+                keep[f"particles_{cp.iteration}"] = np.array(cp.x)
+
+        x = session.initial(rep, spec.n_particles)
+        rng = rng_for(spec.root_seed, spec.dataset_key, spec.method, rep, "method")
         t0 = time.perf_counter()
         sampler.setup(session.dataset, train, rng)
         state["fit_seconds"] = time.perf_counter() - t0
-        record(0, x)
-        for it in range(1, b["n_steps"] + 1):
-            t0 = time.perf_counter()
-            x = sampler.step(x, rng)
-            state["seconds"] += time.perf_counter() - t0
-            if not np.all(np.isfinite(x)):
-                raise FloatingPointError(f"non-finite particles at step {it}")
-            if np.max(np.abs(x)) > DIVERGENCE_FACTOR * session.extent:
-                raise FloatingPointError(f"diverged at step {it}: max |x| = "
-                                         f"{np.max(np.abs(x)):.3g}")
-            if it in marks:
-                record(it, x)
+        record(Checkpoint(0, x, 0.0, np.nan))
+        x = run_sampler(sampler, x, spec.n_steps, rng, record, at=set(spec.checkpoints),
+                        bound=DIVERGENCE_FACTOR * session.extent)
+        keep["particles"] = np.array(x, dtype=np.float64)
     except Exception as err:  # a failing run is a result, not a crash of the sweep
         manifest["status"] = "failed"
         manifest["reason"] = f"{type(err).__name__}: {err}"
         manifest["traceback"] = traceback.format_exc(limit=6)
         log(f"    failed: {manifest['reason']}")
     manifest["fit_seconds"] = state["fit_seconds"]
-    manifest["sample_seconds"] = state["seconds"]
+    manifest["sample_seconds"] = rows[-1]["seconds"] if rows else None
     try:
         manifest["fit_info"] = sampler.fit_info() if manifest["status"] == "ok" else {}
     except Exception:  # noqa: BLE001 - fit info is optional
         manifest["fit_info"] = {}
-    frame = pd.DataFrame(rows, columns=["iteration", "seconds", *session.metrics]
-                         if not rows else None)
-    return frame, manifest
+    frame = _frame(spec, rows, manifest["status"], manifest["reason"])
+    return RunResult(spec, frame, keep, manifest)
 
 
-def _params_for(entry, name: str, params: dict, label: str) -> dict:
+def compute_floors(spec: RunSpec) -> dict:
+    """The floors a spec's runs are compared with (pure; the driver stores the record):
+
+    noise: each metric for fresh exact draws of π of size N against the reference, over
+           ``floor_seeds`` seeds (mean, std);
+    data:  each metric for the training points themselves, those of repetitions
+           0..floor_seeds−1, each subsampled without replacement to min(N, M) points
+           (what learning from that data can at best reach at this particle count).
+    A failing floor is a record with status "failed" and the reason.
+    """
+    rec: dict = {**{k: v for k, v in spec.columns().items()
+                    if k == "dataset" or k.startswith("dataset.")},
+                 "n_particles": spec.n_particles, "n_reference": spec.n_reference,
+                 "n_train": spec.n_train, "floor_seeds": spec.floor_seeds,
+                 "root_seed": spec.root_seed, "metrics": list(spec.metrics),
+                 "code": spec.code, "status": "ok", "reason": None}
+    try:
+        session = session_for(spec)
+        names = [m for m in spec.metrics if m != "copy"]
+        train0 = session.training(0, spec.n_train).x if "copy" in spec.metrics else None
+        ctx = session.context(False, train0)
+        rec["noise"] = {m: list(v) for m, v in noise_floor(
+            spec.metrics, ctx, spec.n_particles, n_seeds=spec.floor_seeds,
+            seed=session.metric_seed).items()}
+        values: dict[str, list[float]] = {m: [] for m in names}
+        for k in range(spec.floor_seeds):
+            x = session.training(k, spec.n_train).x
+            n = min(spec.n_particles, len(x))
+            pick = rng_for(spec.root_seed, spec.dataset_key, k, "data-floor").choice(
+                len(x), n, replace=False)
+            for m, v in evaluate(names, x[np.sort(pick)], session.ctx).items():
+                values[m].append(v)
+        rec["data"] = {m: [float(np.mean(v)), float(np.std(v))] for m, v in values.items()}
+    except Exception as err:  # a failing floor is a result too
+        rec.update(status="failed", reason=f"{type(err).__name__}: {err}")
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan
+# ---------------------------------------------------------------------------------------------
+
+
+def metric_incompatibility(name: str, dataset) -> str | None:
+    """Why a metric cannot be computed on a dataset, or None (``ksd`` needs the score; a task
+    metric needs a dataset that defines it; ``copy`` gets the run's training points)."""
+    if name == "ksd" and dataset.score is None:
+        return f"ksd needs the score, which dataset {dataset.name!r} does not provide"
+    if name not in METRICS and name not in dataset.task_metrics():
+        return f"{name} is not a task metric of dataset {dataset.name!r}"
+    return None
+
+
+@dataclass
+class MethodPlan:
+    """One (dataset entry, method entry) of a suite: its repetition-0 template spec, the step
+    grid when the step-size rule applies, or why the pair is skipped."""
+
+    base: RunSpec
+    repetitions: int
+    grid: tuple[float, ...] = ()
+    skip: str | None = None
+
+    def runs(self) -> list[RunSpec]:
+        return [self.base.with_repetition(r) for r in range(self.repetitions)]
+
+    def pilot(self, step: float) -> RunSpec:
+        return self.base.with_step(step, "pilot").with_repetition(PILOT)
+
+
+@dataclass
+class Plan:
+    """The planned sweep: method plans in order, and the floor specs (one per target law and
+    budget)."""
+
+    suite: Suite
+    methods: list[MethodPlan] = field(default_factory=list)
+
+    @property
+    def n_planned(self) -> int:
+        """Runs known before anything runs: repetitions and initial-grid pilots."""
+        return sum(m.repetitions + len(m.grid) for m in self.methods)
+
+
+def _params_for(entry: DatasetEntry, name: str, params: dict, label: str) -> dict:
     """Suite params, overridden per dataset by method_params[label] (or [name])."""
     return {**params, **entry.method_params.get(label, entry.method_params.get(name, {}))}
 
 
-def validate_suite(suite: Suite, entries=None, methods=None) -> None:
+def _resolve_metrics(entry: DatasetEntry, dataset, others: set[str]) -> tuple[list, dict]:
+    """The metrics of a dataset entry and those skipped with their reason. "default" gives
+    the default metrics this dataset supports, "all" every one; an explicit name that cannot
+    be computed here is skipped with the reason; a name known nowhere is a ConfigError."""
+    task = list(dataset.task_metrics())
+    known = set(METRICS) | set(task) | others
+    out, skipped = [], {}
+    for name in entry.budget["metrics"]:
+        if name in ("default", "all"):
+            pool = (list(DEFAULT_METRICS) if name == "default" else list(METRICS)) + task
+            out += [m for m in pool if metric_incompatibility(m, dataset) is None]
+            continue
+        if name not in known | {"default", "all"}:
+            raise choice_error(f"metric for dataset {entry.name!r}", name, known)
+        why = metric_incompatibility(name, dataset)
+        if why:
+            skipped[name] = why
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out)), skipped
+
+
+def plan_suite(suite: Suite, datasets: list[str] | None = None,
+               methods: list[str] | None = None) -> Plan:
+    """Check a suite (and the --dataset/--method filters) and build every run spec.
+
+    Raises ConfigError, before anything runs, on an unknown dataset, method, parameter or
+    metric name and on a filter that matches nothing in the suite."""
+    names = {e.name for e in suite.datasets}
+    for name in datasets or []:
+        if name not in names:
+            raise choice_error("dataset in this suite", name, names)
+    labels = {m[0] for m in suite.methods} | {m[2] for m in suite.methods}
+    for name in methods or []:
+        if name not in labels:
+            raise choice_error("method in this suite", name, labels)
+    entries = [e for e in suite.datasets if not datasets or e.name in datasets]
+    todo = [m for m in suite.methods if not methods or m[0] in methods or m[2] in methods]
+    instances = [registry.get_dataset(e.name, **e.params) for e in suite.datasets]
+    task_names = {t for ds in instances for t in ds.task_metrics()}
+    plan = Plan(suite)
+    for entry in entries:
+        dataset = instances[suite.datasets.index(entry)]
+        b = entry.budget
+        metrics, skipped = _resolve_metrics(entry, dataset, task_names)
+        if b["keep_particles"] not in KEEP_PARTICLES:
+            raise choice_error("keep_particles", b["keep_particles"], KEEP_PARTICLES)
+        for name, params, label in todo:
+            raw = _params_for(entry, name, params, label)
+            sampler = registry.get_sampler(name, **raw)
+            tuned = "step" not in raw and bool(b["step_grid"])
+            base = RunSpec.make(
+                suite=suite.name, dataset=entry.name, dataset_params=dict(dataset.params),
+                method=name, method_params=dict(sampler.params), label=label,
+                uses=tuple(sampler.uses), data_kind=sampler.data_kind,
+                n_particles=int(b["n_particles"]), n_steps=int(b["n_steps"]),
+                n_train=int(b["n_train"]), n_reference=int(b["n_reference"]),
+                checkpoints=checkpoints(b["n_steps"], b["n_checkpoints"]), metrics=metrics,
+                skipped_metrics=skipped, floor_seeds=int(b["floor_seeds"]), repetition=0,
+                pilot=False, root_seed=int(b["root_seed"]), keep_particles=b["keep_particles"],
+                code=code_fingerprint(entry.name, name), step_rule="" if tuned else "fixed")
+            plan.methods.append(MethodPlan(
+                base, int(b["repetitions"]),
+                tuple(sorted(float(h) for h in b["step_grid"])) if tuned else (),
+                registry.incompatibility(sampler, dataset)))
+    return plan
+
+
+def validate_suite(suite: Suite, entries=None, methods=None) -> Plan:
     """Check every dataset, method, parameter and metric name of a suite without running it,
     so that a typo fails at once rather than an hour into a sweep (ConfigError)."""
-    for entry in suite.datasets if entries is None else entries:
-        dataset = registry.get_dataset(entry.name, **entry.params)
-        for name, params, label in suite.methods if methods is None else methods:
-            registry.get_sampler(name, **_params_for(entry, name, params, label))
-        known = set(METRICS) | set(dataset.task_metrics())
-        for metric in entry.budget["metrics"]:
-            if metric not in known | {"default", "all"}:
-                raise choice_error(f"metric for dataset {entry.name!r}", metric, known)
+    return plan_suite(suite, [e.name for e in entries] if entries else None,
+                      [m[2] for m in methods] if methods else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drive (the only writer)
+# ---------------------------------------------------------------------------------------------
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: ``finished`` of ``planned`` runs are stored."""
+
+    def __init__(self, finished: int, planned: int):
+        super().__init__(f"interrupted: {finished} of {planned} runs finished; "
+                         "run the same command to resume")
+        self.finished, self.planned = finished, planned
+
+
+def check_out(out: Path) -> Path:
+    """Make sure the results folder can be written before anything is computed: create it if
+    needed and write and remove a probe file. ConfigError (one line) otherwise."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"cannot write to results folder {out}: {err.strerror or err}") \
+            from None
+    return out
+
+
+class Driver:
+    """Runs a plan into a results folder: floors, pilots, step choice, repetitions."""
+
+    def __init__(self, out: Path, plan: Plan, log: Callable[[str], None]):
+        self.out, self.plan, self.log = Path(out), plan, log
+        self.finished: set[str] = set()
+        self.extra = 0  # pilots added by grid extensions
+
+    def store(self, res: RunResult) -> None:
+        store.save_result(self.out, res.spec.run_id, res.rows, res.particles, res.manifest)
+
+    def run(self, spec: RunSpec, result: Callable[[], RunResult] | None = None,
+            quiet: bool = False) -> str:
+        """Execute and store a spec unless it is finished; returns its run id."""
+        rid = spec.run_id
+        step = spec.method_kw.get("step", np.nan)
+        tag = f"pilot h={step:g}" if spec.pilot else f"rep {spec.repetition}"
+        what = f"  {spec.dataset:16s} {spec.label:10s} {tag}"
+        if store.is_finished(self.out, rid):
+            if not quiet:
+                self.log(f"{what}: done before ({rid})")
+        else:
+            t0 = time.perf_counter()
+            res = result() if result is not None else execute(spec, self.log)
+            self.store(res)
+            if not quiet:
+                self.log(f"{what}: {res.status} in {time.perf_counter() - t0:.1f} s ({rid})")
+        self.finished.add(rid)
+        return rid
+
+    def floor(self, spec: RunSpec) -> None:
+        path = self.out / "floors" / floor_file(spec)
+        if not path.exists():
+            rec = compute_floors(spec)
+            store.write_json(path, rec)
+            if rec["status"] != "ok":
+                self.log(f"  {spec.dataset:16s} floors failed: {rec['reason']}")
+
+    def pilot_score(self, spec: RunSpec) -> tuple[float | None, str | None]:
+        """(final value of the first metric, None) of a finished pilot, or (None, reason)."""
+        rid = self.run(spec)
+        man = store.load_manifest(self.out, rid)
+        if man["status"] != "ok" or not spec.metrics:
+            return None, man["reason"] or "no metric"
+        rows = pd.read_parquet(store.run_dir(self.out, rid) / "rows.parquet")
+        value = float(rows.sort_values("iteration")[spec.metrics[0]].iloc[-1])
+        return (value, None) if np.isfinite(value) else (None, "non-finite pilot score")
+
+    def tune(self, mp: MethodPlan) -> float | None:
+        """The step-size rule; returns the chosen step, or None when every pilot failed."""
+        scores, reasons = choose_step_pilots(mp, self.pilot_score, self)
+        metric = mp.base.metrics[0] if mp.base.metrics else "-"
+        chosen = choose_step(scores)
+        store.write_json(self.out / "steps" / f"{mp.base.dataset_key}_{mp.base.label}_"
+                         f"{mp.base.run_id}.json",
+                         {"dataset": mp.base.dataset, "method": mp.base.method,
+                          "label": mp.base.label, "params": mp.base.method_kw,
+                          "metric": metric, "grid": list(mp.grid),
+                          "tried": sorted(set(scores) | set(reasons)),
+                          "pilot_scores": scores, "pilot_failures": reasons,
+                          "chosen": chosen})
+        self.log(f"  {mp.base.dataset:16s} {mp.base.label:10s} step "
+                 f"{'none' if chosen is None else f'{chosen:g}'} (pilot {metric}: "
+                 + ", ".join(f"{h:g}→{v:.3g}" for h, v in sorted(scores.items())) + ")")
+        return chosen
+
+
+def choose_step(scores: dict[float, float]) -> float | None:
+    """The step with the smallest pilot score (ties: the larger step); None if no score."""
+    if not scores:
+        return None
+    best = min(scores.values())
+    return max(h for h, v in scores.items() if v == best)
+
+
+def choose_step_pilots(mp: MethodPlan, score, driver: Driver | None = None):
+    """Run the pilots of the step-size rule: every step of the grid, then, while the best step
+    is the largest (smallest) step tried, one more step beyond it at the grid's outer ratio
+    (the ratio of its two outermost steps on that side, 3 for a one-step grid), at most
+    MAX_GRID_EXTENSIONS times per side. Returns ({step: score}, {step: failure reason})."""
+    scores: dict[float, float] = {}
+    reasons: dict[float, str] = {}
+
+    def try_step(h: float) -> None:
+        value, why = score(mp.pilot(h))
+        if value is None:
+            reasons[h] = why
+        else:
+            scores[h] = value
+
+    for h in mp.grid:
+        try_step(h)
+    grid = sorted(mp.grid)
+    up = grid[-1] / grid[-2] if len(grid) > 1 else 3.0
+    down = grid[1] / grid[0] if len(grid) > 1 else 3.0
+    for _ in range(MAX_GRID_EXTENSIONS):
+        best = choose_step(scores)
+        tried = sorted(set(scores) | set(reasons))
+        if best is None or len(tried) < 2 and len(grid) > 1:
+            break
+        if best == tried[-1]:
+            h = float(f"{tried[-1] * up:.6g}")
+        elif best == tried[0]:
+            h = float(f"{tried[0] / down:.6g}")
+        else:
+            break
+        if driver is not None:
+            driver.extra += 1
+        try_step(h)
+    return scores, reasons
+
+
+def clean_partial(out: Path) -> int:
+    """Remove the temporary files a killed process left behind (names ``.*.tmp``); returns how
+    many. One driver per results folder: another live driver's temporary files would go too."""
+    n = 0
+    for path in Path(out).rglob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = None,
               datasets: list[str] | None = None, methods: list[str] | None = None) -> list[str]:
-    """Run every (dataset, method, repetition) of the suite not already finished in ``out``.
+    """Run every planned run of the suite not already finished in ``out``.
 
-    Returns the run ids of the suite (finished before or now). Unknown dataset or method names
-    raise ConfigError before anything runs.
+    Returns the run ids of the suite's repetitions (finished before or now; pilots excluded).
+    Bad names and an unwritable ``out`` raise ConfigError before anything runs; Ctrl-C raises
+    :class:`SweepInterrupted` with the count of finished runs.
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-    out = Path(out)
-    for name in datasets or []:
-        if name not in {e.name for e in suite.datasets}:
-            raise choice_error("dataset in this suite", name, {e.name for e in suite.datasets})
-    entries = [e for e in suite.datasets if not datasets or e.name in datasets]
-    todo = [m for m in suite.methods if not methods or m[0] in methods or m[2] in methods]
-    validate_suite(suite, entries, todo)
+    plan = plan_suite(suite, datasets, methods)
+    out = check_out(out)
+    clean_partial(out)
+    driver = Driver(out, plan, log)
     ids: list[str] = []
-    for entry in entries:
-        session = DatasetSession(entry.name, entry.params, entry.budget, out)
-        session.floor(entry.budget["n_particles"])
-        for name, params, label in todo:
-            params = _params_for(entry, name, params, label)
-            if "step" not in params and entry.budget["step_grid"]:
-                params["step"] = tune_step(session, name, params, entry.budget["step_grid"],
-                                           log)
-            for rep in range(entry.budget["repetitions"]):
-                ids.append(_run_once(session, name, params, rep, suite.name, log,
-                                     {"label": label}))
+    try:
+        done_floors: set[str] = set()
+        for mp in plan.methods:
+            if floor_file(mp.base) not in done_floors:
+                driver.floor(mp.base)
+                done_floors.add(floor_file(mp.base))
+            if mp.skip:
+                log(f"  {mp.base.dataset:16s} {mp.base.label:10s} skipped: {mp.skip}")
+                for spec in mp.runs():
+                    ids.append(driver.run(spec, lambda s=spec, why=mp.skip: skipped_result(s, why),
+                                          quiet=True))
+                continue
+            specs = mp.runs()
+            if mp.grid:
+                chosen = driver.tune(mp)
+                if chosen is None:
+                    reason = f"every pilot step failed ({_pilot_reasons(out, mp)})"
+                    bad = mp.base.with_step(np.nan, "every pilot failed")
+                    for rep in range(mp.repetitions):
+                        spec = bad.with_repetition(rep)
+                        ids.append(driver.run(
+                            spec, lambda s=spec, why=reason: failed_result(s, why)))
+                    continue
+                specs = [mp.base.with_step(chosen, "rule: pilots over "
+                                           + ", ".join(f"{h:g}" for h in _tried(out, mp)))
+                         .with_repetition(r) for r in range(mp.repetitions)]
+            for spec in specs:
+                ids.append(driver.run(spec))
+    except KeyboardInterrupt:
+        raise SweepInterrupted(len(driver.finished), plan.n_planned + driver.extra) from None
     return ids
 
 
-def _run_once(session: DatasetSession, method: str, params: dict, rep: int, suite_name: str,
-              log: Callable[[str], None], extra: dict | None = None) -> str:
-    """Execute and store one run unless it is finished already; returns its id."""
-    out = session.out
-    sampler = registry.get_sampler(method, **params)
-    rid = store.config_hash(run_config(session, method, dict(sampler.params), rep))
-    label = "pilot" if rep == PILOT else f"rep {rep}"
-    if store.is_finished(out, rid):
-        log(f"  {session.name:16s} {method:8s} {label}: done before ({rid})")
-        return rid
-    t0 = time.perf_counter()
-    rows, manifest = execute_run(session, method, params, rep, log)
-    manifest["suite"] = suite_name
-    manifest.update(extra or {})
-    store.save_run(out, rid, rows, manifest)
-    log(f"  {session.name:16s} {method:8s} {label}: {manifest['status']} "
-        f"in {time.perf_counter() - t0:.1f} s ({rid})")
-    return rid
+def _step_record(out: Path, mp: MethodPlan) -> dict:
+    return store.read_json(Path(out) / "steps" / f"{mp.base.dataset_key}_{mp.base.label}_"
+                           f"{mp.base.run_id}.json")
 
 
-def tune_step(session: DatasetSession, method: str, params: dict, grid: list[float],
-              log: Callable[[str], None]) -> float:
-    """The step-size rule, the same for every method (README, "Fair comparisons").
+def _tried(out: Path, mp: MethodPlan) -> list[float]:
+    return _step_record(out, mp)["tried"]
 
-    One pilot run per step in ``grid`` at the suite's budget, with the pilot repetition's own
-    training data, initial particles and sampler seeds, scored against an independent pilot
-    reference. The chosen step minimises the pilot's final value of the suite's first metric
-    over the pilots that did not fail; ties go to the larger step. Pilots are stored (and
-    resumed) like runs, and the choice is recorded in ``OUT/steps/``.
-    """
-    metric = session.metrics[0]
-    scores: dict[float, float] = {}
-    for step in sorted(float(h) for h in grid):
-        rid = _run_once(session, method, {**params, "step": step}, PILOT, "pilot", log)
-        man = store.load_manifest(session.out, rid)
-        if man["status"] != "ok":
-            continue
-        rows = store.load_runs(session.out, [rid])[0]
-        scores[step] = float(rows.sort_values("iteration")[metric].iloc[-1])
-    if not scores:
-        raise ConfigError(f"every pilot step of {method!r} on {session.name!r} failed "
-                          f"(grid {grid}); give a smaller step_grid or a fixed step")
-    best = min(scores.values())
-    chosen = max(h for h, v in scores.items() if v == best)
-    store.write_json(Path(session.out) / "steps" / f"{session.key}_{method}_"
-                     f"{store.config_hash(params)}.json",
-                     {"dataset": session.name, "method": method, "params": params,
-                      "metric": metric, "grid": list(grid), "pilot_scores": scores,
-                      "chosen": chosen})
-    log(f"  {session.name:16s} {method:8s} step {chosen:g} (pilot {metric}: "
-        + ", ".join(f"{h:g}→{v:.3g}" for h, v in scores.items()) + ")")
-    return chosen
+
+def _pilot_reasons(out: Path, mp: MethodPlan) -> str:
+    rec = _step_record(out, mp)
+    return "; ".join(f"h={float(h):g}: {why}" for h, why in rec["pilot_failures"].items())

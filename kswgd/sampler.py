@@ -4,12 +4,14 @@ A sampler plug-in (``baselines/*.py``) subclasses :class:`Sampler`: it declares 
 (defaults), the information it uses (``uses``: a subset of trajectories, samples, score,
 log_density, spectrum), a ``setup`` that learns from the training data (timed as fit time) and a
 ``step`` that moves all particles once. The runner owns the loop, seeds, budgets, timers and
-checkpoints; :func:`run_sampler` is that loop with a per-step callback.
+checkpoints through :func:`run_sampler`, the one run loop (tests and notebooks call it too).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,24 +60,49 @@ class Sampler:
         return {}
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """What the run loop reports at an iteration: the particles, the cumulative seconds spent
+    in ``step`` (nothing else is timed) and the largest particle displacement of the last step
+    (max_i |x_i(it) − x_i(it − 1)|)."""
+
+    iteration: int
+    x: np.ndarray
+    seconds: float
+    max_step: float
+
+
 def run_sampler(
     sampler: Sampler,
     x0: np.ndarray,
     n_steps: int,
     rng: np.random.Generator,
-    callback: Callable[[int, np.ndarray], bool | None] | None = None,
+    callback: Callable[[Checkpoint], bool | None] | None = None,
+    *,
+    at: set[int] | None = None,
+    bound: float | None = None,
 ) -> np.ndarray:
-    """Run ``n_steps`` steps from ``x0``; ``callback(it, x)`` after each step (it = 1..n_steps).
+    """The run loop (the runner's too): ``n_steps`` steps from ``x0``, returning the particles.
 
-    The callback may return True to stop early. Raises FloatingPointError on non-finite particles.
+    ``callback(Checkpoint)`` is called after the steps listed in ``at`` (default: every step);
+    it may return True to stop early. Raises FloatingPointError on non-finite particles or when
+    a particle leaves the box max |x| ≤ ``bound`` (divergence), naming the step.
     """
     x = np.array(x0, dtype=np.float64, copy=True)
+    seconds = 0.0
     for it in range(1, n_steps + 1):
+        prev = x
+        t0 = time.perf_counter()
         x = sampler.step(x, rng)
+        seconds += time.perf_counter() - t0
         if not np.all(np.isfinite(x)):
             raise FloatingPointError(f"non-finite particles at step {it}")
-        if callback is not None and callback(it, x):
-            break
+        if bound is not None and np.max(np.abs(x)) > bound:
+            raise FloatingPointError(f"diverged at step {it}: max |x| = {np.max(np.abs(x)):.3g}")
+        if callback is not None and (at is None or it in at):
+            step = float(np.max(np.linalg.norm(x - prev, axis=1))) if len(x) else 0.0
+            if callback(Checkpoint(it, x, seconds, step)):
+                break
     return x
 
 

@@ -1,11 +1,18 @@
-"""Result storage (docs/design.md): one folder per run with tidy Parquet rows and a JSON manifest.
+"""Result storage and the results API: one folder per run with tidy rows, particles and a
+manifest (the format is described in docs/results.md).
 
-    OUT/runs/<run_id>/rows.parquet     one row per checkpoint (iteration, seconds, metrics, …)
-    OUT/runs/<run_id>/manifest.json    config, hashes, status, provenance; written LAST
+    OUT/runs/<run_id>/rows.parquet     one row per checkpoint: the run spec as flat columns,
+                                       status, iteration, seconds, metrics, diag.*, health.*
+    OUT/runs/<run_id>/particles.npy    final particles, float64 (N, d); particles_<it>.npy
+                                       per checkpoint when the suite keeps them
+    OUT/runs/<run_id>/manifest.json    spec, code fingerprint, git commit, provenance; LAST
+    OUT/floors/*.json                  noise and data floors
+    OUT/steps/*.json                   step-size rule records
 
 Every write goes to a temporary file in the same folder and is then renamed (atomic on POSIX),
 so a crash never leaves a half-written result: a run counts as finished exactly when its
-manifest exists. ``run_id`` is the config hash, which makes a sweep resumable.
+manifest exists. ``run_id`` is the hash of the run spec and the code fingerprint
+(kswgd.spec), which makes a sweep resumable and never reuses results of other code.
 """
 
 from __future__ import annotations
@@ -19,15 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-
-def canonical_json(obj) -> str:
-    """Deterministic JSON (sorted keys, no spaces) used for hashing configs."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_jsonable)
-
-
-def config_hash(config: dict) -> str:
-    """SHA-256 of the canonical JSON of a run config, first 16 hex digits."""
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
+from kswgd.params import ConfigError
 
 
 def array_hash(*arrays: np.ndarray) -> str:
@@ -39,7 +38,8 @@ def array_hash(*arrays: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """JSON form of numpy scalars, arrays and paths (``json.dump``'s ``default``)."""
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):
@@ -71,7 +71,7 @@ def write_json(path: Path, obj) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     def write(tmp):
         with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, default=_jsonable)
+            json.dump(obj, fh, indent=2, sort_keys=True, default=jsonable)
             fh.write("\n")
     atomic_write(Path(path), write)
 
@@ -91,37 +91,91 @@ def run_dir(out: Path, run_id: str) -> Path:
 
 
 def is_finished(out: Path, run_id: str) -> bool:
-    """A run is finished (ok or failed) exactly when its manifest exists."""
+    """A run is finished (ok, failed or skipped) exactly when its manifest exists."""
     return (run_dir(out, run_id) / "manifest.json").exists()
 
 
-def save_run(out: Path, run_id: str, rows: pd.DataFrame, manifest: dict) -> Path:
-    """Store a run: rows first, the manifest last (its presence marks completion)."""
+def write_npy(path: Path, array: np.ndarray) -> None:
+    """Write an array as .npy (float64 kept as is), atomically."""
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(array))
+    atomic_write(Path(path), write)
+
+
+def save_result(out: Path, run_id: str, rows: pd.DataFrame, particles: dict[str, np.ndarray],
+                manifest: dict) -> Path:
+    """Store a run: rows, then particles (``<stem>.npy``), then the manifest, which marks
+    completion."""
     folder = run_dir(out, run_id)
     write_parquet(folder / "rows.parquet", rows)
+    for stem, array in particles.items():
+        write_npy(folder / f"{stem}.npy", array)
     write_json(folder / "manifest.json", manifest)
     return folder
 
 
-def load_manifest(out: Path, run_id: str) -> dict:
-    with open(run_dir(out, run_id) / "manifest.json") as fh:
+def read_json(path: Path) -> dict:
+    with open(path) as fh:
         return json.load(fh)
 
 
-def load_runs(out: Path, run_ids: list[str] | None = None) -> tuple[pd.DataFrame, list[dict]]:
-    """All finished runs under ``out`` (or those listed): (rows of all runs, manifests).
+def load_manifest(out: Path, run_id: str) -> dict:
+    return read_json(run_dir(out, run_id) / "manifest.json")
 
-    Each row carries its run_id; manifests are returned as loaded.
-    """
-    root = Path(out) / "runs"
-    ids = run_ids if run_ids is not None else sorted(p.name for p in root.glob("*") if p.is_dir())
-    frames, manifests = [], []
-    for rid in ids:
-        if not is_finished(out, rid):
-            continue
-        manifests.append(load_manifest(out, rid))
-        rows = pd.read_parquet(run_dir(out, rid) / "rows.parquet")
-        rows.insert(0, "run_id", rid)
-        frames.append(rows)
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return rows, manifests
+
+def _require(out: Path) -> Path:
+    out = Path(out)
+    if not out.is_dir():
+        raise ConfigError(f"no results folder {out}" + (" (it is a file)" if out.exists()
+                                                          else ""))
+    return out
+
+
+def finished_ids(out: Path) -> list[str]:
+    """Ids of the finished runs in a results folder, sorted."""
+    root = _require(out) / "runs"
+    return sorted(p.name for p in root.glob("*") if (p / "manifest.json").exists())
+
+
+def load_rows(out: Path) -> pd.DataFrame:
+    """Every checkpoint row of every finished run under ``out`` (pilots included, column
+    ``pilot``), the run spec as flat columns; see docs/results.md. ConfigError if ``out`` is
+    not a folder; an empty frame if it holds no finished run."""
+    frames = [pd.read_parquet(run_dir(out, rid) / "rows.parquet") for rid in finished_ids(out)]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def load_final(out: Path) -> pd.DataFrame:
+    """The last checkpoint row of each finished run (same columns as :func:`load_rows`)."""
+    rows = load_rows(out)
+    if rows.empty:
+        return rows
+    last = rows.sort_values(["run_id", "iteration"], kind="stable").groupby(
+        "run_id", sort=False).tail(1)
+    return last.sort_index().reset_index(drop=True)
+
+
+def load_floors(out: Path) -> pd.DataFrame:
+    """The floors of a results folder, one row per (floor record, kind, metric): columns
+    ``dataset, dataset.<param>..., n_particles, n_reference, n_train, floor_seeds, metric,
+    value, std, kind, status, reason``; kind "noise" (fresh exact draws of π of the particles'
+    size) or "data" (the training points, subsampled to the particle count). A failed floor
+    gives one row per metric with NaN value and its reason."""
+    recs = []
+    for path in sorted((_require(out) / "floors").glob("*.json")):
+        rec = read_json(path)
+        head = {k: v for k, v in rec.items() if k not in ("noise", "data", "metrics", "code")}
+        for kind in ("noise", "data"):
+            values = rec.get(kind) or {m: [np.nan, np.nan] for m in rec["metrics"]}
+            for metric, (value, std) in values.items():
+                recs.append({**head, "metric": metric, "value": value, "std": std,
+                             "kind": kind})
+    return pd.DataFrame(recs)
+
+
+def load_manifests(out: Path) -> dict[str, dict]:
+    """run_id -> manifest of every finished run (spec, code fingerprint, git commit, versions,
+    CPU, threads, fit record, status, reason)."""
+    return {rid: load_manifest(out, rid) for rid in finished_ids(out)}

@@ -3,8 +3,10 @@
 A suite is a TOML file in ``benchmarks/suites/`` (``kswgd run --suite NAME``) or any path.
 Top-level keys set the budget shared by every method (fair comparisons): ``repetitions``,
 ``n_particles``, ``n_steps``, ``n_checkpoints``, ``n_train``, ``n_reference``, ``metrics``,
-``floor_seeds``, ``root_seed`` and ``step_grid`` (the steps tried by the step-size rule, see
-kswgd.runner.tune_step; a method whose params give ``step`` is not tuned). ``[[datasets]]``
+``floor_seeds``, ``root_seed``, ``step_grid`` (the steps tried by the step-size rule, see
+kswgd.runner.choose_step_pilots; a method whose params give ``step`` is not tuned) and
+``keep_particles`` ("final", the default: each run keeps its final particles; "checkpoints":
+also those of every checkpoint). ``[[datasets]]``
 entries have ``name``, ``params`` and may override the budget keys and give per-method
 parameters (``method_params.<method> = {...}``, e.g. a step size for that dataset).
 ``[[methods]]`` entries have ``name`` and ``params``.
@@ -30,6 +32,7 @@ BUDGET_KEYS = {
     "floor_seeds": 3,
     "root_seed": 20261128,
     "step_grid": [],
+    "keep_particles": "final",
 }
 
 
@@ -81,8 +84,11 @@ def load_suite(name_or_path: str) -> Suite:
         if name_or_path not in suites:
             raise choice_error("suite", name_or_path, suites)
         path = suites[name_or_path]
-    with open(path, "rb") as fh:
-        raw = tomllib.load(fh)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"suite {path}: {err}") from None
     allowed = set(BUDGET_KEYS) | {"name", "description", "datasets", "methods"}
     for key in raw:
         if key not in allowed:

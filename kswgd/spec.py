@@ -1,0 +1,230 @@
+"""One immutable record per run: the :class:`RunSpec`, and the code fingerprint in its identity.
+
+A spec is built once, when a suite is planned (:func:`kswgd.runner.plan_suite`), and every
+reader works from it or from its flat columns (:meth:`RunSpec.columns`): the runner executes
+it, the store writes its columns into every row, the leaderboard, plots, publish and compare
+group by those columns. Nothing downstream re-derives "is this a pilot", the label, the floor
+file name or which metrics may be negative: they are here.
+
+Run identity
+------------
+``run_id`` = SHA-256 of the canonical JSON of the spec's identity (every field except the
+presentation fields ``suite``, ``label`` and ``step_rule``) together with the code fingerprint
+(``code``). The fingerprint (:func:`code_fingerprint`) hashes the kswgd package sources plus the
+files of the dataset and sampler plug-ins the run involves (each plug-in file and the private
+``_*.py`` helpers of its folder). Editing a plug-in reruns only the runs that use it; editing the
+core reruns everything; unrelated plug-ins leave the ids alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import asdict, dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from kswgd.store import jsonable
+
+#: Repetition index of the step-size pilot runs (they have their own seeds).
+PILOT_REPETITION = -1
+
+#: Metrics whose estimates are unbiased U-statistics: their value for exact draws of π is ≈ 0
+#: with either sign, so they are compared by difference, never by ratio or on a log axis.
+SIGNED_METRICS = frozenset({"mmd2", "mmd2_ms", "energy", "ksd"})
+
+#: The budget columns: runs that differ in one of these (or in the dataset or its parameters)
+#: are never compared in one table.
+BUDGET_COLUMNS = ("n_particles", "n_steps", "n_train", "n_reference")
+
+#: Fields that name or present a run but do not change its numbers (not part of the run id).
+PRESENTATION_FIELDS = ("suite", "label", "step_rule")
+
+#: What a suite may ask to keep of the particles: the final ones, or those of every checkpoint.
+KEEP_PARTICLES = ("final", "checkpoints")
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON (sorted keys, no spaces) used for hashing."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=jsonable)
+
+
+def short_hash(obj: Any) -> str:
+    """First 16 hex digits of the SHA-256 of ``canonical_json(obj)``."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:16]
+
+
+def _frozen(params: dict) -> tuple[tuple[str, Any], ...]:
+    """A parameter dict as a sorted tuple of pairs (hashable; lists become tuples)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+
+
+def flat_value(value: Any) -> Any:
+    """A parameter value as one table cell: scalars as they are, anything else as JSON."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return canonical_json(value)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one run (frozen: built once, never edited).
+
+    ``dataset_params``/``method_params`` are the *resolved* parameters (defaults filled in,
+    the chosen step included), stored as sorted pairs; read them through :attr:`dataset_kw`
+    and :attr:`method_kw`. ``uses`` and ``data_kind`` are what the configured sampler declares.
+    ``code`` is the code fingerprint (:func:`code_fingerprint`).
+    """
+
+    suite: str
+    dataset: str
+    dataset_params: tuple[tuple[str, Any], ...]
+    method: str
+    method_params: tuple[tuple[str, Any], ...]
+    label: str
+    uses: tuple[str, ...]
+    data_kind: str | None
+    n_particles: int
+    n_steps: int
+    n_train: int
+    n_reference: int
+    checkpoints: tuple[int, ...]
+    metrics: tuple[str, ...]
+    floor_seeds: int
+    repetition: int
+    pilot: bool
+    root_seed: int
+    keep_particles: str = "final"
+    code: str = ""
+    step_rule: str = ""
+    skipped_metrics: tuple[tuple[str, str], ...] = field(default=())
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def make(cls, *, dataset_params: dict, method_params: dict, checkpoints, metrics,
+             skipped_metrics: dict | None = None, **kw) -> RunSpec:
+        """Build a spec from plain dicts and lists."""
+        return cls(dataset_params=_frozen(dataset_params), method_params=_frozen(method_params),
+                   checkpoints=tuple(int(c) for c in checkpoints),
+                   metrics=tuple(metrics),
+                   skipped_metrics=tuple(sorted((skipped_metrics or {}).items())), **kw)
+
+    def with_step(self, step: float, rule: str) -> RunSpec:
+        """The same spec with ``method.step`` set (by the step-size rule ``rule``)."""
+        return replace(self, method_params=_frozen({**self.method_kw, "step": float(step)}),
+                       step_rule=rule)
+
+    def with_repetition(self, rep: int) -> RunSpec:
+        return replace(self, repetition=int(rep), pilot=rep == PILOT_REPETITION)
+
+    # -- views -------------------------------------------------------------------------------
+    @property
+    def dataset_kw(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.dataset_params}
+
+    @property
+    def method_kw(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.method_params}
+
+    @property
+    def dataset_key(self) -> str:
+        """Identity of the target law (dataset and resolved params); keys the seeds."""
+        return short_hash({"dataset": self.dataset, "params": self.dataset_kw})
+
+    def identity(self) -> dict:
+        """The fields that determine the run's numbers (everything but presentation)."""
+        d = asdict(self)
+        for key in PRESENTATION_FIELDS:
+            d.pop(key)
+        return d
+
+    @property
+    def run_id(self) -> str:
+        """Hash of the spec's identity, code fingerprint included."""
+        return short_hash(self.identity())
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dict of every field (parameters as dicts), for the manifest."""
+        d = asdict(self)
+        d["dataset_params"] = self.dataset_kw
+        d["method_params"] = self.method_kw
+        d["skipped_metrics"] = dict(self.skipped_metrics)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunSpec:
+        d = dict(d)
+        return cls.make(**d)
+
+    def columns(self) -> dict[str, Any]:
+        """The flat columns every row of this run carries (see docs/results.md)."""
+        cols: dict[str, Any] = {"run_id": self.run_id, "suite": self.suite,
+                                "dataset": self.dataset}
+        cols.update({f"dataset.{k}": flat_value(v) for k, v in self.dataset_params})
+        cols["method"] = self.method
+        cols.update({f"method.{k}": flat_value(v) for k, v in self.method_params})
+        cols.update(label=self.label, uses=",".join(self.uses), step_rule=self.step_rule,
+                    n_particles=self.n_particles, n_steps=self.n_steps, n_train=self.n_train,
+                    n_reference=self.n_reference, metrics=",".join(self.metrics),
+                    repetition=self.repetition, pilot=self.pilot,
+                    root_seed=self.root_seed, code=self.code)
+        return cols
+
+
+def floor_file(spec: RunSpec) -> str:
+    """File name (under OUT/floors/) of the floors a spec is compared with: one per target law,
+    particle count, reference size, training size, metrics, floor seeds, root seed and code."""
+    key = {"dataset": spec.dataset, "params": spec.dataset_kw, "n": spec.n_particles,
+           "n_reference": spec.n_reference, "n_train": spec.n_train,
+           "metrics": list(spec.metrics), "floor_seeds": spec.floor_seeds,
+           "root_seed": spec.root_seed, "code": dataset_fingerprint(spec.dataset)}
+    return f"{spec.dataset}_{short_hash(key)}.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# Code fingerprint
+# ---------------------------------------------------------------------------------------------
+
+
+def _hash_files(paths) -> str:
+    h = hashlib.sha256()
+    for path in sorted({Path(p).resolve() for p in paths}):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@cache
+def core_fingerprint() -> str:
+    """Hash of every ``.py`` source of the kswgd package (cached per process)."""
+    root = Path(__file__).resolve().parent
+    return _hash_files(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def plugin_files(cls: type) -> list[Path]:
+    """A plug-in class's source file plus the private ``_*.py`` helpers beside it; nothing for
+    classes of the kswgd package itself (covered by the core fingerprint)."""
+    path = Path(inspect.getsourcefile(cls)).resolve()
+    if path.parent == Path(__file__).resolve().parent:
+        return []
+    return [path, *sorted(p for p in path.parent.glob("_*.py") if p.name != "__init__.py")]
+
+
+@cache
+def dataset_fingerprint(name: str) -> str:
+    """Hash of the core and of the named dataset plug-in's files."""
+    from kswgd import registry
+
+    return short_hash([core_fingerprint(), _hash_files(plugin_files(registry.datasets()[name]))])
+
+
+def code_fingerprint(dataset: str, method: str) -> str:
+    """Fingerprint of the code that computes a run: core sources, the dataset's plug-in files
+    and the sampler's plug-in files, hashed together."""
+    from kswgd import registry
+
+    files = plugin_files(registry.datasets()[dataset]) + plugin_files(
+        registry.samplers()[method])
+    return short_hash([core_fingerprint(), _hash_files(files)])
