@@ -50,19 +50,22 @@ def test_run_stores_rows_manifests_and_leaderboard(tmp_path):
     out = tmp_path / "out"
     ids = run_suite(_suite(tmp_path), out, log=lambda s: None)
     assert len(ids) == 4 and len(set(ids)) == 4
-    rows, manifests = store.load_runs(out)
+    rows, manifests = store.load_rows(out), list(store.load_manifests(out).values())
     assert {m["status"] for m in manifests} == {"ok"}
     assert sorted(rows["iteration"].unique()) == checkpoints(20, 3) == [0, 7, 13, 20]
     man = manifests[0]
-    for key in ("config", "git_commit", "environment", "data_hash", "reference_hash",
+    for key in ("spec", "code", "git_commit", "environment", "data_hash", "reference_hash",
                 "fit_seconds", "sample_seconds", "metric_info"):
         assert key in man
-    kswgd_man = next(m for m in manifests if m["config"]["method"] == "kswgd")
+    kswgd_man = next(m for m in manifests if m["spec"]["method"] == "kswgd")
     assert kswgd_man["fit_info"]["estimator"] == "edmd"
-    assert "residual" in rows.columns
+    assert "diag.residual" in rows.columns
+    for rid in ids:  # final particles kept, float64 (N, d)
+        x = np.load(store.run_dir(out, rid) / "particles.npy")
+        assert x.shape == (120, 1) and x.dtype == np.float64
     board = leaderboard_markdown(out, ids)
     assert "| kswgd | trajectories |" in board and "| ula | score |" in board
-    assert "*noise floor*" in board
+    assert "*noise floor*" in board and "*data floor*" in board
     # KSWGD moves the particles from N(2, 0.3²) towards N(0, 1): W2 drops a lot
     k = rows[rows["run_id"] == kswgd_man["run_id"]].sort_values("iteration")
     assert k["w2"].iloc[-1] < 0.3 * k["w2"].iloc[0]
@@ -74,9 +77,8 @@ def test_same_config_gives_same_numbers_and_resume_skips_finished_runs(tmp_path)
     ids_a = run_suite(suite, a, log=lambda s: None)
     ids_b = run_suite(suite, b, log=lambda s: None)
     assert ids_a == ids_b
-    rows_a, _ = store.load_runs(a)
-    rows_b, _ = store.load_runs(b)
-    cols = ["iteration", "w2", "mmd2"]
+    rows_a, rows_b = store.load_rows(a), store.load_rows(b)
+    cols = ["run_id", "iteration", "w2", "mmd2", "health.away", "health.distinct"]
     pd.testing.assert_frame_equal(rows_a[cols], rows_b[cols], rtol=1e-12)
     # resume: nothing is recomputed, manifests untouched
     before = {rid: (store.run_dir(a, rid) / "manifest.json").stat().st_mtime_ns for rid in ids_a}
@@ -102,12 +104,12 @@ def test_diverging_run_is_a_failed_row_and_the_sweep_goes_on(tmp_path):
     text = TINY.replace('params = { step = 0.05 }', 'params = { step = 50.0 }')
     out = tmp_path / "out"
     run_suite(_suite(tmp_path, text), out, log=lambda s: None)
-    _, manifests = store.load_runs(out)
-    status = {(m["config"]["method"], m["status"]) for m in manifests}
+    manifests = store.load_manifests(out).values()
+    status = {(m["spec"]["method"], m["status"]) for m in manifests}
     assert status == {("kswgd", "ok"), ("ula", "failed")}
     failed = [m for m in manifests if m["status"] == "failed"]
     assert all("diverged" in m["reason"] or "non-finite" in m["reason"] for m in failed)
-    assert "failed: ula" in leaderboard_markdown(out)
+    assert "- failed: ula (rep 0)" in leaderboard_markdown(out)
 
 
 def test_seeds_are_keyed_and_stable():
@@ -149,7 +151,7 @@ def test_cli_run_prints_the_leaderboard(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "### gaussian" in out and "| kswgd |" in out
     manifest = next((tmp_path / "o" / "runs").glob("*/manifest.json"))
-    assert json.loads(manifest.read_text())["suite"] == "tiny"
+    assert json.loads(manifest.read_text())["spec"]["suite"] == "tiny"
 
 
 def test_step_rule_picks_best_pilot_and_skips_diverging_steps(tmp_path):
@@ -157,23 +159,25 @@ def test_step_rule_picks_best_pilot_and_skips_diverging_steps(tmp_path):
     text = text.replace('params = { step = 0.05 }', "params = {}")
     out = tmp_path / "out"
     ids = run_suite(_suite(tmp_path, text), out, log=lambda s: None)
-    _, manifests = store.load_runs(out)
-    pilots = [m for m in manifests if m["config"]["repetition"] < 0]
-    runs = [m for m in manifests if m["config"]["repetition"] >= 0]
-    assert sorted(m["config"]["method_params"]["step"] for m in pilots) == [0.02, 0.2, 60.0]
-    assert {m["status"] for m in pilots if m["config"]["method_params"]["step"] == 60.0} == {
+    manifests = list(store.load_manifests(out).values())
+    pilots = [m for m in manifests if m["spec"]["pilot"]]
+    runs = [m for m in manifests if not m["spec"]["pilot"]]
+    assert sorted(m["spec"]["method_params"]["step"] for m in pilots) == [0.02, 0.2, 60.0]
+    assert {m["status"] for m in pilots if m["spec"]["method_params"]["step"] == 60.0} == {
         "failed"}
     (choice,) = [json.loads(p.read_text()) for p in (out / "steps").glob("*.json")]
     assert set(choice["pilot_scores"]) == {"0.02", "0.2"}  # the diverging step is excluded
     best = min(choice["pilot_scores"], key=choice["pilot_scores"].get)
     assert choice["chosen"] == float(best)
-    ula_steps = {m["config"]["method_params"]["step"] for m in runs
-                 if m["config"]["method"] == "ula"}
+    ula_steps = {m["spec"]["method_params"]["step"] for m in runs
+                 if m["spec"]["method"] == "ula"}
     assert ula_steps == {choice["chosen"]}
     # kswgd gave its step explicitly: not tuned; pilots never reach the leaderboard
-    assert {m["config"]["method"] for m in pilots} == {"ula"}
+    assert {m["spec"]["method"] for m in pilots} == {"ula"}
     assert set(ids) == {m["run_id"] for m in runs}
-    assert "pilot" not in leaderboard_markdown(out)
+    board = leaderboard_markdown(out)
+    assert sum(ln.startswith("| ula |") for ln in board.splitlines()) == 1
+    assert "ula 0.2 (rule)" in board or "ula 0.02 (rule)" in board
 
 
 def test_same_method_twice_gets_distinct_rows(tmp_path):
@@ -202,7 +206,7 @@ def test_compare_of_a_folder_with_itself_gives_unit_ratios(tmp_path, capsys):
     assert main(["compare", str(out), str(out)]) == 0
     table = capsys.readouterr().out
     lines = [ln for ln in table.splitlines() if ln.startswith("| gaussian")]
-    assert len(lines) == 2
+    assert len(lines) == 2 and "n_particles=120" in lines[0]
     for line in lines:
         cells = [c.strip() for c in line.strip("|").split("|")]
         ratios = [cells[i] for i, h in enumerate(table.splitlines()[0].strip("|").split("|"))
@@ -228,7 +232,8 @@ def test_publish_writes_small_committable_files(tmp_path):
         "convergence_w2.png", "final.parquet", "leaderboard.md"]
     final = pd.read_parquet(dest / "final.parquet")
     assert len(final) == 4 and set(final["status"]) == {"ok"}
-    assert "git_commit" in final and "| kswgd |" in (dest / "leaderboard.md").read_text()
+    assert {"git_commit", "method.rank", "dataset.d", "n_particles"} <= set(final.columns)
+    assert "| kswgd |" in (dest / "leaderboard.md").read_text()
 
 
 def test_every_shipped_suite_is_valid():
