@@ -133,7 +133,7 @@ def summary(final: pd.DataFrame, floors: pd.DataFrame | None = None) -> pd.DataF
             ok = g[g["status"] == "ok"]
             rec = {**header, "kind": "method", "label": label, "method": g["method"].iloc[0]}
             rec.update({c: _clean(g[c].iloc[0]) for c in g.columns
-                        if c.startswith("method.") and g[c].notna().any() and c != "method.step"})
+                        if c.startswith("method.") and g[c].notna().any()})
             rec.update(uses=g["uses"].iloc[0], step=_step(g))
             for m in metrics:
                 mean, half, n = interval(ok[m]) if m in ok else (np.nan, np.nan, 0)
