@@ -43,18 +43,25 @@ def _add_run(sub):
 
 
 def _cmd_run(args) -> int:
-    from kswgd.leaderboard import leaderboard_markdown
-    from kswgd.runner import SweepInterrupted, run_suite
+    from kswgd.store import check_out
     from kswgd.suite import load_suite
 
     suite = load_suite(args.suite)
+    suite.check_filters(args.dataset, args.method)  # cheap checks before the heavy imports
+    check_out(args.out)
+    from kswgd.leaderboard import leaderboard_markdown
+    from kswgd.runner import SweepInterrupted, run_suite
+
     log = (lambda s: None) if args.quiet else None
     if not args.quiet:
         print(f"suite {suite.name}: results in {args.out}", file=sys.stderr)
     try:
         ids = run_suite(suite, args.out, log=log, datasets=args.dataset, methods=args.method)
     except SweepInterrupted as stop:
-        print(f"kswgd: {stop}", file=sys.stderr)
+        print(stop, file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted before the first run; nothing was computed", file=sys.stderr)
         return 130
     print(leaderboard_markdown(args.out, ids))
     return 0

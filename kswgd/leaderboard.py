@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from kswgd import store
-from kswgd.runner import AWAY_FACTOR, COLLAPSED_FRACTION, STRANDED_FRACTION
+from kswgd.health import AWAY_FACTOR, COLLAPSED_FRACTION, STRANDED_FRACTION
 from kswgd.spec import BUDGET_COLUMNS, SIGNED_METRICS
 
 LABELS = {"w2": "W2", "mmd2": "MMD²", "sw2": "SW2", "energy": "energy", "ksd": "KSD²"}
@@ -86,6 +85,8 @@ def interval(values) -> tuple[float, float, int]:
         return np.nan, np.nan, 0
     if len(v) == 1:
         return float(v[0]), np.nan, 1
+    from scipy import stats
+
     half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return float(v.mean()), float(half), len(v)
 

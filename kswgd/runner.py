@@ -30,7 +30,6 @@ metric that cannot run on a dataset is stored as skipped with the reason. The sw
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 import time
 import traceback
@@ -44,6 +43,7 @@ from scipy.spatial import cKDTree
 
 from kswgd import registry, store
 from kswgd.dataset import TrainingData
+from kswgd.health import AWAY_FACTOR, DISTINCT_RESOLUTION, health, training_index
 from kswgd.metrics import (
     DEFAULT_METRICS,
     METRICS,
@@ -66,16 +66,6 @@ from kswgd.suite import DatasetEntry, Suite
 
 #: A run is declared diverged when a particle leaves this multiple of the reference's extent.
 DIVERGENCE_FACTOR = 1e3
-#: Run health: a particle is "away" from the data when its distance to the nearest training
-#: point exceeds AWAY_FACTOR × the median nearest-neighbour spacing of the training points.
-#: For exact draws of π this marks only far-tail points (well under 1 % in the shipped datasets).
-AWAY_FACTOR = 10.0
-#: Run health: particles closer than DISTINCT_RESOLUTION × that spacing count as one.
-DISTINCT_RESOLUTION = 1e-3
-#: Leaderboard flag "stranded": more than this fraction of the final particles is away.
-STRANDED_FRACTION = 0.1
-#: Leaderboard flag "collapsed": fewer distinct final particles than this fraction of N.
-COLLAPSED_FRACTION = 0.5
 #: The step-size rule extends its grid at most this many times on each side.
 MAX_GRID_EXTENSIONS = 2
 
@@ -159,15 +149,10 @@ class Session:
         return self.dataset.initial(n, rng_for(self.seed, self.key, rep, "init"))
 
     def health_index(self, rep: int, n: int) -> tuple[cKDTree, float]:
-        """k-d tree of the repetition's training points and their median nearest-neighbour
-        spacing (over positive spacings; duplicates ignored)."""
+        """k-d tree and median nearest-neighbour spacing of the repetition's training points
+        (:func:`kswgd.health.training_index`)."""
         if (rep, n) not in self._health:
-            x = self.training(rep, n).x
-            tree = cKDTree(x)
-            d, _ = tree.query(x, k=2)
-            gaps = d[:, 1][d[:, 1] > 0]
-            spacing = float(np.median(gaps)) if len(gaps) else 1.0
-            self._health[(rep, n)] = (tree, spacing)
+            self._health[(rep, n)] = training_index(self.training(rep, n).x)
         return self._health[(rep, n)]
 
 
@@ -182,18 +167,6 @@ def session_for(spec: RunSpec) -> Session:
             _SESSIONS.pop(next(iter(_SESSIONS)))
         _SESSIONS[key] = Session(spec)
     return _SESSIONS[key]
-
-
-def health(x: np.ndarray, tree: cKDTree, spacing: float) -> dict[str, float]:
-    """Run health of particles x (N, d) against the training points' k-d tree:
-
-    health.away     = #{i : min_j |x_i − t_j| > AWAY_FACTOR · s} / N  (s: median NN spacing)
-    health.distinct = number of distinct rows of x on a grid of cell DISTINCT_RESOLUTION · s
-    """
-    d, _ = tree.query(x, k=1)
-    cells = np.floor(x / (DISTINCT_RESOLUTION * spacing))
-    return {"health.away": float(np.mean(d > AWAY_FACTOR * spacing)),
-            "health.distinct": float(len(np.unique(cells, axis=0)))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,14 +397,7 @@ def plan_suite(suite: Suite, datasets: list[str] | None = None,
 
     Raises ConfigError, before anything runs, on an unknown dataset, method, parameter or
     metric name and on a filter that matches nothing in the suite."""
-    names = {e.name for e in suite.datasets}
-    for name in datasets or []:
-        if name not in names:
-            raise choice_error("dataset in this suite", name, names)
-    labels = {m[0] for m in suite.methods} | {m[2] for m in suite.methods}
-    for name in methods or []:
-        if name not in labels:
-            raise choice_error("method in this suite", name, labels)
+    suite.check_filters(datasets, methods)
     entries = [e for e in suite.datasets if not datasets or e.name in datasets]
     todo = [m for m in suite.methods if not methods or m[0] in methods or m[2] in methods]
     instances = [registry.get_dataset(e.name, **e.params) for e in suite.datasets]
@@ -483,23 +449,6 @@ class SweepInterrupted(KeyboardInterrupt):
         super().__init__(f"interrupted: {finished} of {planned} runs finished; "
                          "run the same command to resume")
         self.finished, self.planned = finished, planned
-
-
-def check_out(out: Path) -> Path:
-    """Make sure the results folder can be written before anything is computed: create it if
-    needed and write and remove a probe file. ConfigError (one line) otherwise."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-probe-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(f"cannot write to results folder {out}: {err.strerror or err}") \
-            from None
-    return out
 
 
 class Driver:
@@ -555,8 +504,7 @@ class Driver:
         scores, reasons = choose_step_pilots(mp, self.pilot_score, self)
         metric = mp.base.metrics[0] if mp.base.metrics else "-"
         chosen = choose_step(scores)
-        store.write_json(self.out / "steps" / f"{mp.base.dataset_key}_{mp.base.label}_"
-                         f"{mp.base.run_id}.json",
+        store.write_json(step_record_path(self.out, mp),
                          {"dataset": mp.base.dataset, "method": mp.base.method,
                           "label": mp.base.label, "params": mp.base.method_kw,
                           "metric": metric, "grid": list(mp.grid),
@@ -634,7 +582,7 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     plan = plan_suite(suite, datasets, methods)
-    out = check_out(out)
+    out = store.check_out(out, create=True)
     clean_partial(out)
     driver = Driver(out, plan, log)
     ids: list[str] = []
@@ -667,13 +615,35 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
             for spec in specs:
                 ids.append(driver.run(spec))
     except KeyboardInterrupt:
-        raise SweepInterrupted(len(driver.finished), plan.n_planned + driver.extra) from None
+        raise SweepInterrupted(_count_finished(out, plan, driver.finished),
+                               plan.n_planned + driver.extra) from None
     return ids
 
 
+def _count_finished(out: Path, plan: Plan, reached: set[str]) -> int:
+    """How many of the plan's runs are stored: those this sweep reached, and those of earlier
+    sweeps (repetitions of a tuned method once its step choice is on disk)."""
+    known = set(reached)
+    for mp in plan.methods:
+        known.update(s.run_id for s in mp.runs())
+        known.update(mp.pilot(h).run_id for h in mp.grid)
+        path = step_record_path(out, mp)
+        if mp.grid and path.exists():
+            rec = store.read_json(path)
+            known.update(mp.pilot(float(h)).run_id for h in rec["tried"])
+            if rec["chosen"] is not None:
+                known.update(mp.base.with_step(rec["chosen"], "").with_repetition(r).run_id
+                             for r in range(mp.repetitions))
+    return sum(store.is_finished(out, rid) for rid in known)
+
+
+def step_record_path(out: Path, mp: MethodPlan) -> Path:
+    """Where the step-size rule's record of a method plan is stored."""
+    return Path(out) / "steps" / f"{mp.base.dataset}_{mp.base.method}_{mp.base.run_id}.json"
+
+
 def _step_record(out: Path, mp: MethodPlan) -> dict:
-    return store.read_json(Path(out) / "steps" / f"{mp.base.dataset_key}_{mp.base.label}_"
-                           f"{mp.base.run_id}.json")
+    return store.read_json(step_record_path(out, mp))
 
 
 def _tried(out: Path, mp: MethodPlan) -> list[float]:

@@ -104,9 +104,10 @@ class RunSpec:
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def make(cls, *, dataset_params: dict, method_params: dict, checkpoints, metrics,
-             skipped_metrics: dict | None = None, **kw) -> RunSpec:
+             uses=(), skipped_metrics: dict | None = None, **kw) -> RunSpec:
         """Build a spec from plain dicts and lists."""
         return cls(dataset_params=_frozen(dataset_params), method_params=_frozen(method_params),
+                   uses=tuple(uses),
                    checkpoints=tuple(int(c) for c in checkpoints),
                    metrics=tuple(metrics),
                    skipped_metrics=tuple(sorted((skipped_metrics or {}).items())), **kw)
@@ -155,7 +156,7 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunSpec:
-        d = dict(d)
+        """The spec back from :meth:`to_dict` (e.g. a manifest's ``spec``); same run id."""
         return cls.make(**d)
 
     def columns(self) -> dict[str, Any]:

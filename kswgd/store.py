@@ -86,6 +86,31 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     atomic_write(Path(path), lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
 
 
+def check_out(out: Path, create: bool = False) -> Path:
+    """Check that a results folder can be written, before anything is computed: it must not
+    be a file, and its nearest existing ancestor must be a writable folder. With ``create``
+    the folder is made and a probe file written and removed. ConfigError (one line) if not."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write to results folder {out}: "
+                          f"{parent} is {'a file' if not parent.is_dir() else 'not writable'}")
+    if create:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".write-probe-{os.getpid()}.tmp"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as err:
+            raise ConfigError(f"cannot write to results folder {out}: "
+                              f"{err.strerror or err}") from None
+    return out
+
+
 def run_dir(out: Path, run_id: str) -> Path:
     return Path(out) / "runs" / run_id
 

@@ -52,6 +52,18 @@ class Suite:
     methods: list[tuple[str, dict, str]]   # (name, params, label)
     path: Path | None = None
 
+    def check_filters(self, datasets: list[str] | None, methods: list[str] | None) -> None:
+        """``--dataset``/``--method`` filters must name datasets and methods (names or labels)
+        of this suite: ConfigError with a "did you mean" otherwise."""
+        names = {e.name for e in self.datasets}
+        for name in datasets or []:
+            if name not in names:
+                raise choice_error("dataset in this suite", name, names)
+        labels = {m[0] for m in self.methods} | {m[2] for m in self.methods}
+        for name in methods or []:
+            if name not in labels:
+                raise choice_error("method in this suite", name, labels)
+
 
 def method_label(name: str, params: dict, unique: bool = True) -> str:
     """Leaderboard label of a suite's method entry: its name, or when the suite lists the same

@@ -3,6 +3,7 @@ extension, run health, and the run command's bad inputs and interruptions (throu
 entry point)."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,15 +17,9 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from kswgd import registry, store
+from kswgd.health import AWAY_FACTOR, health, training_index
 from kswgd.leaderboard import comparable_groups, leaderboard
-from kswgd.runner import (
-    AWAY_FACTOR,
-    MAX_GRID_EXTENSIONS,
-    choose_step_pilots,
-    health,
-    plan_suite,
-    run_suite,
-)
+from kswgd.runner import MAX_GRID_EXTENSIONS, choose_step_pilots, plan_suite, run_suite
 from kswgd.suite import load_suite
 
 SUITE = """
@@ -182,8 +177,6 @@ def test_step_grid_extends_at_an_edge_a_bounded_number_of_times(tmp_path):
 
 
 def test_health_matches_a_brute_force_count():
-    from scipy.spatial import cKDTree
-
     rng = np.random.default_rng(0)
     train = rng.standard_normal((300, 2))
     x = np.vstack([rng.standard_normal((50, 2)), rng.standard_normal((30, 2)) + 6.0,
@@ -191,7 +184,9 @@ def test_health_matches_a_brute_force_count():
     d = cdist(train, train)
     np.fill_diagonal(d, np.inf)
     spacing = np.median(d.min(axis=1))
-    h = health(x, cKDTree(train), spacing)
+    tree, s = training_index(train)
+    assert s == pytest.approx(spacing)
+    h = health(x, tree, s)
     away = np.mean(cdist(x, train).min(axis=1) > AWAY_FACTOR * spacing)
     assert h["health.away"] == pytest.approx(away) and away >= 0.3
     assert h["health.distinct"] == 81  # 80 distinct points plus one repeated 20 times
@@ -291,13 +286,18 @@ def test_interrupted_sweep_resumes_to_the_same_results(tmp_path, sig):
     out = tmp_path / "out"
     delay = np.random.default_rng(int(sig)).uniform(0.0, 0.4)
     code, err = _interrupt(suite, out, sig, delay)
-    if sig == signal.SIGINT and code != 0:
+    if sig == signal.SIGINT:
         assert code == 130 and "Traceback" not in err
-        assert "run the same command to resume" in err.strip().splitlines()[-1]
-    if sig == signal.SIGKILL:
-        assert code in (0, -signal.SIGKILL)
-    res = _cli("run", "--suite", str(suite), "--out", str(out), "--quiet")
-    assert res.returncode == 0, res.stderr
+        line = err.strip().splitlines()[-1]
+        k, n = (int(v) for v in re.fullmatch(
+            r"interrupted: (\d+) of (\d+) runs finished; run the same command to resume",
+            line).groups())
+        assert 1 <= k < n and k == len(store.finished_ids(out))
+    else:
+        assert code == -signal.SIGKILL
+    logs = []
+    run_suite(load_suite(str(suite)), out, log=logs.append)  # resume
+    assert any("done before" in ln for ln in logs)
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     runs = sorted(p.name for p in (out / "runs").iterdir())
     assert runs == store.finished_ids(out) == store.finished_ids(ref)
@@ -310,3 +310,47 @@ def test_interrupted_sweep_resumes_to_the_same_results(tmp_path, sig):
     a, b = tidy(out), tidy(ref)
     assert a.groupby("run_id").size().equals(b.groupby("run_id").size())
     pd.testing.assert_frame_equal(a, b[a.columns])
+
+
+def test_every_pilot_failing_is_a_failed_method_and_the_sweep_goes_on(tmp_path):
+    text = SUITE.format(n=40).replace("floor_seeds = 2", "floor_seeds = 2\nstep_grid = [50.0]")
+    text = text.replace("params = { step = 0.1 }", "params = {}") + (
+        '\n[[methods]]\nname = "mala"\nparams = { step = 0.1 }\n')
+    out = tmp_path / "out"
+    ids = run_suite(load_suite(str(_write(tmp_path, text))), out, log=lambda s: None)
+    final = store.load_final(out)
+    runs = final[~final["pilot"]]
+    assert set(runs["run_id"]) == set(ids) and len(ids) == 4
+    ula = runs[runs["method"] == "ula"]
+    assert set(ula["status"]) == {"failed"} and ula["method.step"].isna().all()
+    assert all(r.startswith("every pilot step failed (h=50: FloatingPointError")
+               for r in ula["reason"])
+    assert set(runs[runs["method"] == "mala"]["status"]) == {"ok"}
+    assert "- failed: ula (rep 0, 1): every pilot step failed" in leaderboard(out)
+
+
+def test_a_failing_floor_is_a_recorded_failure(tmp_path, monkeypatch):
+    import kswgd.runner as runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no floor today")
+
+    monkeypatch.setattr(runner, "noise_floor", broken)
+    out = tmp_path / "out"
+    run_suite(load_suite(str(_write(tmp_path, SUITE.format(n=40)))), out, log=lambda s: None)
+    floors = store.load_floors(out)
+    assert set(floors["status"]) == {"failed"} and floors["value"].isna().all()
+    assert (floors["reason"] == "RuntimeError: no floor today").all()
+    assert set(store.load_final(out)["status"]) == {"ok"}
+    assert "failed: RuntimeError: no floor today" in leaderboard(out)
+
+
+def test_a_spec_round_trips_through_its_manifest(tmp_path):
+    from kswgd.spec import RunSpec
+
+    out = tmp_path / "out"
+    ids = run_suite(load_suite(str(_write(tmp_path, SUITE.format(n=40)))), out,
+                    log=lambda s: None)
+    for rid, man in store.load_manifests(out).items():
+        assert RunSpec.from_dict(man["spec"]).run_id == rid == man["run_id"]
+    assert set(ids) == set(store.load_manifests(out))
