@@ -38,6 +38,7 @@ from scipy.spatial.distance import cdist, pdist
 
 from kswgd import _kernels
 from kswgd.params import ConfigError, choice_error
+from kswgd.spec import SIGNED_METRICS
 
 #: numItermax for ot.emd2 (POT's default of 1e5 stops early from n ≈ 3 000 with a wrong value).
 NUM_ITER_MAX = 10_000_000
@@ -471,7 +472,7 @@ METRICS: dict[str, Callable[[np.ndarray, MetricContext], float]] = {
 
 #: Unbiased estimators (U-statistics): zero mean for exact draws, so their noise floor is ≈ 0
 #: (either sign) and a value/floor ratio means nothing; compare with the floor's std instead.
-UNBIASED = frozenset({"mmd2", "mmd2_ms", "energy", "ksd"})
+UNBIASED = SIGNED_METRICS
 
 #: Metrics computed by default (when available for the dataset); sinkhorn and mmd2_ms are opt-in.
 DEFAULT_METRICS = ("w2", "sw2", "mmd2", "energy", "ksd", "copy")

@@ -26,13 +26,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from kswgd.store import jsonable
-
 #: Repetition index of the step-size pilot runs (they have their own seeds).
 PILOT_REPETITION = -1
 
 #: Metrics whose estimates are unbiased U-statistics: their value for exact draws of π is ≈ 0
-#: with either sign, so they are compared by difference, never by ratio or on a log axis.
+#: with either sign, so they are compared by difference, never by ratio or on a log axis
+#: (``kswgd.metrics.UNBIASED`` is this set).
 SIGNED_METRICS = frozenset({"mmd2", "mmd2_ms", "energy", "ksd"})
 
 #: The budget columns: runs that differ in one of these (or in the dataset or its parameters)
@@ -44,6 +43,21 @@ PRESENTATION_FIELDS = ("suite", "label", "step_rule")
 
 #: What a suite may ask to keep of the particles: the final ones, or those of every checkpoint.
 KEEP_PARTICLES = ("final", "checkpoints")
+
+
+def jsonable(obj: Any) -> Any:
+    """JSON form of numpy scalars and arrays, tuples and paths (``json.dump``'s ``default``)."""
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray | tuple):
+        return obj.tolist() if isinstance(obj, np.ndarray) else list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
 def canonical_json(obj: Any) -> str:

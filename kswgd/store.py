@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from kswgd.params import ConfigError
+from kswgd.spec import jsonable
 
 
 def array_hash(*arrays: np.ndarray) -> str:
@@ -36,19 +37,6 @@ def array_hash(*arrays: np.ndarray) -> str:
         if a is not None:
             h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
-
-
-def jsonable(obj):
-    """JSON form of numpy scalars, arrays and paths (``json.dump``'s ``default``)."""
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
 def atomic_write(path: Path, write) -> None:

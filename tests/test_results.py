@@ -19,6 +19,7 @@ from scipy.spatial.distance import cdist
 from kswgd import registry, store
 from kswgd.health import AWAY_FACTOR, health, training_index
 from kswgd.leaderboard import comparable_groups, leaderboard
+from kswgd.params import ConfigError
 from kswgd.runner import MAX_GRID_EXTENSIONS, choose_step_pilots, plan_suite, run_suite
 from kswgd.suite import load_suite
 
@@ -354,3 +355,40 @@ def test_a_spec_round_trips_through_its_manifest(tmp_path):
     for rid, man in store.load_manifests(out).items():
         assert RunSpec.from_dict(man["spec"]).run_id == rid == man["run_id"]
     assert set(ids) == set(store.load_manifests(out))
+
+
+def test_checkpoint_particles_are_kept_when_asked(tmp_path):
+    text = SUITE.format(n=40).replace("floor_seeds = 2", 'floor_seeds = 2\nkeep_particles = '
+                                                          '"checkpoints"')
+    out = tmp_path / "out"
+    ids = run_suite(load_suite(str(_write(tmp_path, text))), out, log=lambda s: None)
+    rows = store.load_rows(out)
+    for rid in ids:
+        folder = store.run_dir(out, rid)
+        final = np.load(folder / "particles.npy")
+        its = sorted(rows[rows["run_id"] == rid]["iteration"])
+        assert sorted(int(p.stem.split("_")[1]) for p in folder.glob("particles_*.npy")) == its
+        np.testing.assert_array_equal(np.load(folder / f"particles_{its[-1]}.npy"), final)
+    with pytest.raises(ConfigError, match="unknown keep_particles 'all'.*checkpoints"):
+        plan_suite(load_suite(str(_write(tmp_path, text.replace('"checkpoints"', '"all"')))))
+
+
+def test_a_failing_metric_fails_its_run_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from kswgd import metrics
+
+    def boom(x, ctx):
+        if len(x) == 60:  # only the second budget's particles
+            raise RuntimeError("metric exploded")
+        return 0.0
+
+    monkeypatch.setitem(metrics.METRICS, "boom", boom)
+    out = tmp_path / "out"
+    for n in (40, 60):
+        text = SUITE.format(n=n).replace('["w2", "mmd2"]', '["w2", "boom"]')
+        run_suite(load_suite(str(_write(tmp_path, text, f"s{n}.toml"))), out,
+                  log=lambda s: None)
+    final = store.load_final(out)
+    assert set(final[final["n_particles"] == 40]["status"]) == {"ok"}
+    bad = final[final["n_particles"] == 60]
+    assert set(bad["status"]) == {"failed"}
+    assert set(bad["reason"]) == {"RuntimeError: metric exploded"}
