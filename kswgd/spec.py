@@ -211,11 +211,21 @@ def _hash_files(paths) -> str:
     return h.hexdigest()[:16]
 
 
+#: Modules of the kswgd package that only read, present or time stored results: they never
+#: change a run's numbers, so editing them does not invalidate finished runs.
+PRESENTATION_MODULES = frozenset({
+    "cli.py", "leaderboard.py", "plots.py", "report.py", "publish.py", "progress.py",
+    "bench.py", "catalog.py", "verify.py",
+})
+
+
 @cache
 def core_fingerprint() -> str:
-    """Hash of every ``.py`` source of the kswgd package (cached per process)."""
+    """Hash of the ``.py`` sources of the kswgd package that compute runs (every module but
+    :data:`PRESENTATION_MODULES`; cached per process)."""
     root = Path(__file__).resolve().parent
-    return _hash_files(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    return _hash_files(p for p in root.rglob("*.py")
+                       if "__pycache__" not in p.parts and p.name not in PRESENTATION_MODULES)
 
 
 def plugin_files(cls: type) -> list[Path]:
