@@ -1,4 +1,5 @@
-"""Library side of ``kswgd datasets`` and ``kswgd sample``: describe and draw from datasets.
+"""Library side of ``kswgd datasets``, ``kswgd sample`` and ``kswgd suites``: describe and
+draw from datasets, list the shipped suites.
 
 Seeds: a split's generator is ``np.random.default_rng(np.random.SeedSequence(seed))``; the
 dataset methods themselves only ever take a Generator, so the runner can pass its own.
@@ -6,7 +7,9 @@ dataset methods themselves only ever take a Generator, so the runner can pass it
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -69,4 +72,56 @@ def time_datasets(names: list[str] | None = None, seed: int = 0) -> list[dict]:
         t4 = time.perf_counter()
         rows.append({"name": name, "setup": t1 - t0, "train": t2 - t1, "reference": t3 - t2,
                      "initial": t4 - t3, "total": t4 - t0})
+    return rows
+
+
+def output_file(path: str | Path, suffix: str) -> Path:
+    """Check an output file path before anything is computed: it must end in ``suffix``, its
+    folder must exist and be writable, and it must not be a folder. Returns it as a Path.
+
+    The file is then written at exactly this path (``numpy.save`` would append ``.npy`` to a
+    name without it, so a name like ``def.txt`` is refused instead of silently renamed).
+    """
+    path = Path(path)
+    if path.suffix != suffix:
+        raise ConfigError(f"output file must end in {suffix}, got {str(path)!r}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(f"output folder {str(folder)!r} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"output path {str(path)!r} is a folder")
+    if not os.access(folder, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"cannot write {str(path)!r} (permission denied)")
+    return path
+
+
+def save_npy(path: Path, x: np.ndarray) -> None:
+    """Write x in .npy format at exactly ``path``: to a temporary name, then renamed (atomic)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, x, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def describe_suites() -> list[dict]:
+    """One dict per suite found by :func:`kswgd.suite.available_suites`: name, path,
+    description, runs (datasets × methods × repetitions, pilots not counted) and
+    estimated_minutes (the suite file's ``estimated_minutes``: measured wall clock on the
+    2-core reference machine, or None when the file gives none). A suite that does not load is
+    listed with its one-line error as description and runs = None."""
+    from kswgd.suite import available_suites, load_suite
+
+    rows = []
+    for name, path in sorted(available_suites().items()):
+        row = {"name": name, "path": str(path), "runs": None, "estimated_minutes": None}
+        try:
+            suite = load_suite(str(path))
+        except (ConfigError, ValueError, OSError) as err:
+            row["description"] = f"(cannot load: {' '.join(str(err).split())})"
+            rows.append(row)
+            continue
+        row["description"] = suite.description
+        row["runs"] = sum(e.budget["repetitions"] for e in suite.datasets) * len(suite.methods)
+        row["estimated_minutes"] = suite.estimated_minutes
+        rows.append(row)
     return rows

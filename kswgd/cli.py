@@ -1,17 +1,47 @@
 """The ``kswgd`` command. It parses arguments and calls library functions; no logic lives here.
 
 Each subcommand is a pair: ``_add_<name>(subparsers)`` declares it and ``_cmd_<name>(args)``
-runs it. A ConfigError (unknown dataset, method, suite, metric or parameter) becomes one line on
-stderr and exit status 2.
+runs it. :func:`main` owns what the user sees when something goes wrong:
+
+- a user error (``ConfigError``: unknown dataset, method, suite, metric or parameter, a bad
+  file, a TOML syntax error; or a bad command line) is one line ``kswgd: error: ...`` on stderr
+  and exit status 2, never a traceback;
+- Ctrl-C prints ``interrupted`` (``run`` adds how many runs finished) and exits 130;
+- output piped into a reader that stops early (``kswgd list | head -3``) ends quietly, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from kswgd.params import ConfigError, parse_kv
+
+#: Exit status of a user error (bad name, bad file, bad command line) and of Ctrl-C (128 + SIGINT).
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+#: Exit status when the reader of stdout went away: 128 + SIGPIPE, what a shell reports for a
+#: command killed by a closed pipe.
+EXIT_BROKEN_PIPE = 141
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``kswgd CMD: error: ... (see kswgd CMD --help)``."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _add_list(sub):
@@ -118,21 +148,22 @@ def _add_sample(sub):
     p = sub.add_parser("sample", help="write draws of a dataset to a .npy file")
     p.add_argument("dataset")
     p.add_argument("--split", default="reference", help="reference | train")
-    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--n", type=_positive_int, required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output .npy file, (N, d) float64")
+    p.add_argument("--out", required=True,
+                   help="output file, must end in .npy (numpy.save format, (N, d) float64); "
+                        "written at exactly this path")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=_cmd_sample)
 
 
 def _cmd_sample(args) -> int:
-    import numpy as np
+    from kswgd.catalog import output_file, sample_dataset, save_npy
 
-    from kswgd.catalog import sample_dataset
-
+    out = output_file(args.out, ".npy")  # checked before anything is drawn
     x = sample_dataset(args.dataset, args.split, args.n, args.seed, parse_kv(args.param))
-    np.save(args.out, x)
-    print(f"wrote {args.out}: {x.shape[0]} x {x.shape[1]} float64")
+    save_npy(out, x)
+    print(f"wrote {out}: {x.shape[0]} x {x.shape[1]} float64")
     return 0
 
 
@@ -153,11 +184,13 @@ def _add_score(sub):
 
 
 def _cmd_score(args) -> int:
-    from kswgd.metrics import UNBIASED
-    from kswgd.scoring import load_samples, score_samples
+    from kswgd.scoring import load_samples
 
     x = load_samples(args.file)
     train = load_samples(args.train) if args.train else None
+    from kswgd.metrics import UNBIASED
+    from kswgd.scoring import score_samples
+
     res = score_samples(x, args.dataset, parse_kv(args.param), metric_names=args.metrics,
                         n_reference=args.n_reference, seed=args.seed,
                         n_floor_seeds=args.floor_seeds, train_x=train)
@@ -179,7 +212,8 @@ def _cmd_score(args) -> int:
 def _add_spectra(sub):
     p = sub.add_parser("spectra", help="verify the spectral estimators against known spectra")
     p.add_argument("--json", action="store_true", help="print one JSON array of row objects")
-    p.add_argument("--rank", type=int, default=5, help="compare λ_1..λ_rank (default 5)")
+    p.add_argument("--rank", type=_positive_int, default=5,
+                   help="compare λ_1..λ_rank (default 5)")
     p.add_argument("--seed", type=int, default=0, help="root seed of data and fits")
     p.add_argument("--scale", metavar="DATASET", help="instead of the table: the rbf scale "
                    "check (F = 1 000 vs 2 000 bumps on 100 000 pairs of DATASET)")
@@ -263,29 +297,90 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _add_suites(sub):
+    p = sub.add_parser("suites", help="list the shipped suites with descriptions and cost")
+    p.add_argument("--json", action="store_true", help="print one JSON array of suite objects")
+    p.set_defaults(func=_cmd_suites)
+
+
+def _cmd_suites(args) -> int:
+    from kswgd.catalog import describe_suites
+
+    rows = describe_suites()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'suite':16s} {'runs':>5s} {'est. time':>10s}  description")
+    for r in rows:
+        cost = "?" if r["estimated_minutes"] is None else _minutes(r["estimated_minutes"])
+        runs = "-" if r["runs"] is None else str(r["runs"])
+        print(f"{r['name']:16s} {runs:>5s} {cost:>10s}  {r['description']}")
+    print("est. time: the suite file's estimated_minutes (wall clock on the 2-core machine); "
+          "runs: datasets × methods × repetitions, step-size pilots not counted")
+    return 0
+
+
+def _minutes(m: float) -> str:
+    return f"{m * 60:.0f} s" if m < 2 else f"{m:.0f} min" if m < 120 else f"{m / 60:.1f} h"
+
+
 # Subcommands are registered here, in the order `kswgd --help` shows them.
-_SUBCOMMANDS = [_add_list, _add_run, _add_leaderboard, _add_compare, _add_plot,
+_SUBCOMMANDS = [_add_list, _add_suites, _add_run, _add_leaderboard, _add_compare, _add_plot,
                 _add_publish, _add_datasets,
                 _add_sample, _add_score, _add_spectra]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from kswgd import __version__
+
+    parser = _Parser(
         prog="kswgd", description="Benchmark suite and reproducibility harness for Koopman "
         "spectral particle samplers (KSWGD, DMPS, SVGD, ULA, MALA, LAWGD).")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"kswgd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in _SUBCOMMANDS:
         add(sub)
     return parser
 
 
+#: File-system errors about a path the user gave: one line, like a ConfigError.
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
+                NotADirectoryError)
+
+
+def _error(message: str) -> None:
+    print(f"kswgd: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (see the module docstring).
+
+    A command may raise ``KeyboardInterrupt("K of N runs finished; ...")`` to say more than
+    "interrupted"; the text is printed after ``interrupted: ``.
+    """
+    import tomllib
+
     try:
-        return int(args.func(args) or 0)
+        args = build_parser().parse_args(argv)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe must raise here, inside the handler
+        return status
     except ConfigError as err:
-        print(f"kswgd: error: {err}", file=sys.stderr)
-        return 2
+        _error(err)
+    except tomllib.TOMLDecodeError as err:
+        _error(f"TOML syntax error: {err}")
+    except _PATH_ERRORS as err:
+        _error(f"{err.strerror or err}: {err.filename!r}" if err.filename else err)
+    except KeyboardInterrupt as err:
+        print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``kswgd list | head``). As the Python docs advise, point stdout
+        # at devnull so that the interpreter's final flush does not fail again, and stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -12,21 +12,39 @@ from pathlib import Path
 
 import numpy as np
 
-from kswgd import metrics
 from kswgd.params import ConfigError
 
 
 def load_samples(path: str | Path) -> np.ndarray:
-    """Load an (N, d) array from a ``.npy`` file; any failure is one-line ConfigError."""
+    """Load an (N, d) numeric array from a ``.npy`` file (``numpy.save``); never unpickles.
+
+    Any failure (no such file, an empty file, a CSV or other non-.npy file, an .npz archive, an
+    object array) is a one-line ConfigError saying what was expected.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"no such file: {str(path)!r}")
+    if not path.is_file():
+        raise ConfigError(f"{str(path)!r} is not a file")
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if not head:
+        raise ConfigError(f"{str(path)!r} is empty; expected an (N, d) array saved with "
+                          "numpy.save")
+    if head.startswith(b"PK"):
+        raise ConfigError(f"{str(path)!r} is an .npz archive; expected one (N, d) array saved "
+                          "with numpy.save")
+    if head != b"\x93NUMPY":
+        raise ConfigError(f"{str(path)!r} is not a .npy file (no .npy header); expected an "
+                          "(N, d) array saved with numpy.save (convert text files with "
+                          "numpy.loadtxt, then numpy.save)")
     try:
         arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"cannot read {str(path)!r} as a .npy array: {err}") from None
-    if not isinstance(arr, np.ndarray):
-        raise ConfigError(f"{str(path)!r} holds several arrays (.npz); expected one (N, d) array")
+    except (OSError, ValueError, EOFError) as err:
+        reason = ("it holds Python objects, not numbers" if "pickle" in str(err)
+                  else " ".join(str(err).split()))
+        raise ConfigError(f"cannot read {str(path)!r} as a numeric .npy array: {reason}"
+                          ) from None
     return arr
 
 
@@ -49,6 +67,7 @@ def score_samples(
     and std of the metric for fresh draws of π of size N over ``n_floor_seeds`` seeds.
     Bad input (shape, dimension, NaN/inf, unknown names) raises ConfigError first.
     """
+    from kswgd import metrics  # imported here: reading a file must not wait for POT and SciPy
     from kswgd.registry import get_dataset
 
     ds = get_dataset(dataset, **(params or {}))

@@ -51,6 +51,7 @@ class Suite:
     datasets: list[DatasetEntry]
     methods: list[tuple[str, dict, str]]   # (name, params, label)
     path: Path | None = None
+    estimated_minutes: float | None = None  # wall clock on the 2-core machine (kswgd suites)
 
     def check_filters(self, datasets: list[str] | None, methods: list[str] | None) -> None:
         """``--dataset``/``--method`` filters must name datasets and methods (names or labels)
@@ -96,12 +97,13 @@ def load_suite(name_or_path: str) -> Suite:
         if name_or_path not in suites:
             raise choice_error("suite", name_or_path, suites)
         path = suites[name_or_path]
-    try:
-        with open(path, "rb") as fh:
+    with open(path, "rb") as fh:
+        try:
             raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"suite {path}: {err}") from None
-    allowed = set(BUDGET_KEYS) | {"name", "description", "datasets", "methods"}
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"suite {path.name}: TOML syntax error: {err}") from None
+    allowed = set(BUDGET_KEYS) | {"name", "description", "datasets", "methods",
+                                  "estimated_minutes"}
     for key in raw:
         if key not in allowed:
             raise choice_error(f"key in suite {path.name}", key, allowed)
@@ -132,4 +134,9 @@ def load_suite(name_or_path: str) -> Suite:
                           f"give each a distinct 'label' ({', '.join(labels)})")
     if not entries or not methods:
         raise ConfigError(f"suite {path.name} needs at least one [[datasets]] and [[methods]]")
-    return Suite(raw.get("name", path.stem), raw.get("description", ""), entries, methods, path)
+    minutes = raw.get("estimated_minutes")
+    if minutes is not None and not (isinstance(minutes, int | float) and minutes > 0):
+        raise ConfigError(f"suite {path.name}: estimated_minutes must be a positive number, "
+                          f"got {minutes!r}")
+    return Suite(raw.get("name", path.stem), raw.get("description", ""), entries, methods, path,
+                 minutes)

@@ -67,4 +67,4 @@ def test_score_bad_inputs_are_one_line_errors(sample_file, tmp_path, capsys):
     assert "copy" in _error(["score", str(sample_file), *base, "--metrics", "copy"], capsys)
     text = tmp_path / "text.npy"
     text.write_text("not an array")
-    assert "cannot read" in _error(["score", str(text), *base], capsys)
+    assert "not a .npy file" in _error(["score", str(text), *base], capsys)
