@@ -86,6 +86,7 @@ class QuadrupleWell(Dataset):
     data_kinds = ("trajectories", "samples")
     reference_note = "exact: product of two 1-D rejection samplers for exp(-(x^2-1)^2)"
     default_sizes = {"n_train": 9999, "n_reference": 2000, "n_particles": 2627}
+    well_centres = WELLS
 
     @property
     def dim(self) -> int:

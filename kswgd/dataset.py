@@ -79,6 +79,8 @@ class Dataset:
     parameters : dict of defaults; every accepted parameter must appear here.
     data_kinds : subset of ("trajectories", "samples") that ``train`` can produce.
     reference_note : how ``draw`` produces draws of π ("exact" or a description).
+    well_centres : (K, d) centres of the metastable wells, or None; the paper's ``coverage``
+        metric counts particles near them.
     """
 
     name: str = ""
@@ -87,6 +89,7 @@ class Dataset:
     data_kinds: tuple[str, ...] = ("samples",)
     reference_note: str = "exact independent draws"
     default_sizes: dict = {"n_train": 2000, "n_reference": 2000, "n_particles": 500}
+    well_centres: np.ndarray | None = None
 
     # Optional knowledge; subclasses override with methods (``None`` means unknown).
     score: Callable[[np.ndarray], np.ndarray] | None = None

@@ -20,6 +20,16 @@ sinkhorn  debiased Sinkhorn divergence (POT), optional and slow.
 copy      mean nearest-training-point distance of the particles / same for fresh draws of π.
 plus the dataset's own task metrics (``Dataset.task_metrics()``), e.g. ``well_mass_error``.
 
+The paper's own definitions (Xu et al., arXiv 2512.18837), so that our numbers can be set beside
+its tables; never the ranking metrics (not in :data:`DEFAULT_METRICS`; see each docstring for
+the flaws that make them so):
+paper_mmd  biased V-statistic RBF MMD, bandwidth from the evaluated pooled cloud, square root.
+paper_sw   sliced W2 with 128 directions from a fixed seed.
+coverage   percentage of particles within 0.4 of a well centre (datasets with ``well_centres``);
+           higher is better only in the paper's reading (see :data:`HIGHER_IS_BETTER`).
+Like every metric here they compare with the held-out reference set, not with the training
+points as the paper's tables did.
+
 Pure numpy / scipy / POT / Numba: nothing here imports the runner, the store or the CLI.
 """
 
@@ -59,8 +69,15 @@ SINKHORN_REG = 0.1
 #: Per-side size cap of the Sinkhorn divergence (it costs several exact W2s per point).
 SINKHORN_MAX_POINTS = 1000
 
+#: paper_sw: the paper's number of directions, and the fixed seed of those directions.
+PAPER_SW_PROJECTIONS = 128
+PAPER_SW_SEED = 0
+#: coverage: the paper's radius around a well centre.
+COVERAGE_RADIUS = 0.4
+
 # Keys mixed into the seeds of the metrics' own random streams (kept apart from each other).
 _KEY_W2, _KEY_SW2, _KEY_BW, _KEY_FLOOR, _KEY_COPY, _KEY_SINK = 11, 12, 13, 14, 15, 16
+_KEY_PAPER_BW = 17
 
 
 class ConvergenceError(RuntimeError):
@@ -358,6 +375,81 @@ def copy_ratio(x, train_x, fresh) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
+# The paper's metric definitions (reported beside ours, never used for ranking)
+# ---------------------------------------------------------------------------------------------
+
+
+def pooled_median_bandwidth(x, y, *, max_points: int = 2 * BANDWIDTH_POINTS, seed: int = 0
+                            ) -> float:
+    """The paper's bandwidth rule: the median heuristic on the evaluated pooled cloud,
+
+        s = median_{i < j} ‖z_i − z_j‖,   z = x ∪ y  (particles and reference together)
+
+    over a fixed-seed, order-independent subsample of at most ``max_points`` pooled points (see
+    :func:`subsample`). Flaw: s depends on the particles being evaluated, so two methods are
+    scored with different kernels, and a cloud that spreads out widens its own kernel.
+    """
+    z = np.concatenate([as_points(x, "x"), as_points(y, "y", dim=np.shape(x)[1])])
+    s = float(np.median(pdist(subsample(z, max_points, seed, _KEY_PAPER_BW))))
+    if not s > 0:
+        raise ConfigError("paper_mmd: median pairwise distance of the pooled cloud is 0")
+    return s
+
+
+def paper_mmd(x, y, *, bandwidth: float | None = None, seed: int = 0) -> float:
+    """The paper's MMD: the biased V-statistic with the Gaussian kernel, as a square root,
+
+        k(a, b) = exp(−‖a − b‖² / (2 s²)),   s = :func:`pooled_median_bandwidth` (x, y)
+        MMD_b² = 1/n² Σ_{i,j} k(x_i, x_j) + 1/m² Σ_{i,j} k(y_i, y_j)
+                 − 2/(n m) Σ_{i,j} k(x_i, y_j)
+
+    and returns MMD_b (all pairs, diagonals included; MMD_b² clipped at 0). Flaws, which is
+    why it only stands beside our ``mmd2``: the diagonal terms add a positive bias of order
+    1/n + 1/m, so exact draws of π do not score 0 and the value depends on the particle count;
+    the bandwidth depends on the evaluated cloud (see :func:`pooled_median_bandwidth`).
+    ``bandwidth`` fixes s instead. Fused Numba pair sums (``_kernels.gauss_*_rowsums``),
+    O(n + m) memory.
+    """
+    x = as_points(x, "x")
+    y = as_points(y, "y", dim=x.shape[1])
+    s = pooled_median_bandwidth(x, y, seed=seed) if bandwidth is None else bandwidth
+    inv = np.ascontiguousarray(0.5 / (_bandwidths(s) ** 2))
+    n, m = x.shape[0], y.shape[0]
+    kxx = (n + 2.0 * np.sum(_kernels.gauss_self_rowsums(x, inv))) / (n * n)
+    kyy = (m + 2.0 * np.sum(_kernels.gauss_self_rowsums(y, inv))) / (m * m)
+    kxy = np.sum(_kernels.gauss_cross_rowsums(x, y, inv)) / (n * m)
+    return math.sqrt(max(float(kxx + kyy - 2.0 * kxy), 0.0))
+
+
+def paper_sw(x, y) -> float:
+    """The paper's sliced W2: :func:`sw2` with L = ``PAPER_SW_PROJECTIONS`` (128) directions from
+    the fixed seed ``PAPER_SW_SEED``, the same directions for every method and run. Flaw: 128
+    random directions are a Monte Carlo estimate whose projection noise grows with the dimension
+    (our ``sw2`` uses 500), and a fixed set of directions can miss a discrepancy orthogonal to
+    all of them."""
+    return sw2(x, y, n_projections=PAPER_SW_PROJECTIONS, seed=PAPER_SW_SEED)
+
+
+def coverage(x, centres, *, radius: float = COVERAGE_RADIUS) -> float:
+    """The paper's coverage: the percentage of particles within ``radius`` (0.4) of any well
+    centre c_k,
+
+        coverage = 100 · (1/n) Σ_i 1[ min_k ‖x_i − c_k‖ ≤ radius ]
+
+    Flaw: it is one-sided and rewards over-concentration. π itself puts only a fraction of its
+    mass in those discs (0.3808 on the quadruple well, so exact draws score about 38 %), and
+    particles piled onto the centres score 100 %. Our task metric ``well_mass_error`` is the
+    two-sided version, |share − π-mass|. Higher is better only in the paper's reading.
+    """
+    x = as_points(x, "x")
+    c = np.asarray(centres, dtype=np.float64)
+    if c.ndim != 2 or c.shape[1] != x.shape[1] or c.shape[0] == 0:
+        raise ConfigError(f"coverage: centres must be a (K, {x.shape[1]}) array, got {c.shape}")
+    d2 = np.min(cdist(x, c, "sqeuclidean"), axis=1)
+    return 100.0 * float(np.mean(d2 <= radius * radius))
+
+
+# ---------------------------------------------------------------------------------------------
 # Context, registry, evaluation and noise floors
 # ---------------------------------------------------------------------------------------------
 
@@ -451,6 +543,22 @@ def _m_sinkhorn(x, ctx: MetricContext) -> float:
     return sinkhorn(x, ctx.reference, reg=SINKHORN_REG * ctx.bandwidth**2, seed=ctx.seed)
 
 
+def _m_paper_mmd(x, ctx: MetricContext) -> float:
+    return paper_mmd(x, ctx.reference, seed=ctx.seed)
+
+
+def _m_paper_sw(x, ctx: MetricContext) -> float:
+    return paper_sw(x, ctx.reference)
+
+
+def _m_coverage(x, ctx: MetricContext) -> float:
+    centres = getattr(ctx.dataset, "well_centres", None)
+    if centres is None:
+        raise ConfigError("metric 'coverage' needs a dataset that declares well_centres "
+                          "(e.g. quadruple_well)")
+    return coverage(x, centres)
+
+
 def _m_copy(x, ctx: MetricContext) -> float:
     if ctx.train_x is None:
         raise ConfigError("metric 'copy' needs training points (MetricContext.train_x)")
@@ -468,22 +576,35 @@ METRICS: dict[str, Callable[[np.ndarray, MetricContext], float]] = {
     "ksd": _m_ksd,
     "sinkhorn": _m_sinkhorn,
     "copy": _m_copy,
+    "paper_mmd": _m_paper_mmd,
+    "paper_sw": _m_paper_sw,
+    "coverage": _m_coverage,
 }
+
+#: The paper's definitions, reported beside ours for comparison with its tables, never ranked.
+PAPER_METRICS = frozenset({"paper_mmd", "paper_sw", "coverage"})
+
+#: Metrics whose larger values the paper reads as better (every other metric: lower is better).
+HIGHER_IS_BETTER = frozenset({"coverage"})
 
 #: Unbiased estimators (U-statistics): zero mean for exact draws, so their noise floor is ≈ 0
 #: (either sign) and a value/floor ratio means nothing; compare with the floor's std instead.
 UNBIASED = SIGNED_METRICS
 
-#: Metrics computed by default (when available for the dataset); sinkhorn and mmd2_ms are opt-in.
+#: Metrics computed by default (when available for the dataset), the first one ranks; sinkhorn,
+#: mmd2_ms and the paper's metrics are opt-in.
 DEFAULT_METRICS = ("w2", "sw2", "mmd2", "energy", "ksd", "copy")
 
 
 def available_metrics(ctx: MetricContext, *, default_only: bool = False) -> list[str]:
     """Metric names that can be computed in ``ctx``: the registry minus what the context lacks
-    (``ksd`` needs a score, ``copy`` training points and a dataset), plus the task metrics."""
+    (``ksd`` needs a score, ``copy`` training points and a dataset, ``coverage`` well centres),
+    plus the task metrics."""
     names = list(DEFAULT_METRICS if default_only else METRICS)
     if getattr(ctx.dataset, "score", None) is None:
         names = [n for n in names if n != "ksd"]
+    if getattr(ctx.dataset, "well_centres", None) is None:
+        names = [n for n in names if n != "coverage"]
     if ctx.train_x is None or ctx.dataset is None:
         names = [n for n in names if n != "copy"]
     return names + [t for t in ctx.task_metrics if t not in names]
@@ -575,6 +696,13 @@ def metric_info(name: str, ctx: MetricContext, n: int | None = None) -> dict[str
         info.update(kernel="imq", c=ctx.bandwidth, beta=KSD_BETA, quantity="KSD^2 U-statistic")
     elif name == "copy":
         info["n_train"] = None if ctx.train_x is None else int(ctx.train_x.shape[0])
+    elif name == "paper_mmd":
+        info.update(estimator="biased V-statistic, square root",
+                    bandwidth="median of the pooled evaluated cloud")
+    elif name == "paper_sw":
+        info.update(n_projections=PAPER_SW_PROJECTIONS, projection_seed=PAPER_SW_SEED)
+    elif name == "coverage":
+        info.update(radius=COVERAGE_RADIUS, unit="percent", higher_is_better=True)
     else:
         info["task_metric"] = name in ctx.task_metrics
     return info
