@@ -177,9 +177,28 @@ def grid_galerkin(log_density, lower: np.ndarray, upper: np.ndarray, per_axis: i
     return dic, *quadrature_galerkin(dic, nodes, w)
 
 
-def mass_box(dataset, n: int = 20000, margin: float = 0.15, seed: int = 0):
-    """A box holding π's mass: the range of n seeded draws widened by margin × range."""
-    x = dataset.draw(n, np.random.default_rng(seed))
-    lo, hi = x.min(axis=0), x.max(axis=0)
+def mass_box(dataset, margin: float = 0.15, drop: float = 10.0, per_axis: int | None = None):
+    """A box holding π's mass, found from the log-density alone (the oracle takes no draws):
+    starting from [−1, 1]^d, the box is doubled until log π on its boundary grid is below
+    max − ``drop`` (10 nats: for a Gaussian, 4.5 σ), then shrunk to the grid cells with
+    log π ≥ max − drop and widened by ``margin`` × range on each side. d ≤ 2.
+    """
+    d = dataset.dim
+    k = per_axis or (2001 if d == 1 else 201)
+    half = 1.0
+    while True:
+        axis = np.linspace(-half, half, k)
+        nodes = np.stack([g.ravel() for g in np.meshgrid(*[axis] * d, indexing="ij")], axis=1)
+        logp = np.asarray(dataset.log_density(nodes), dtype=float)
+        top = np.max(logp)
+        edge = np.any(np.abs(nodes) == half, axis=1)
+        if np.max(logp[edge]) < top - drop:
+            break
+        half *= 2.0
+        if half > 1e4:
+            raise ValueError(f"mass_box: log-density of {dataset.name!r} does not decay")
+    keep = nodes[logp >= top - drop]
+    cell = 2.0 * half / (k - 1)
+    lo, hi = keep.min(axis=0) - cell, keep.max(axis=0) + cell
     pad = margin * (hi - lo)
     return lo - pad, hi + pad
