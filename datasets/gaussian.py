@@ -13,6 +13,8 @@ import numpy as np
 
 from kswgd.dataset import Dataset, TrainingData
 
+from ._common import kind_or_default
+
 
 class Gaussian(Dataset):
     name = "gaussian"
@@ -29,7 +31,7 @@ class Gaussian(Dataset):
         return rng.standard_normal((n, self.dim))
 
     def train(self, n, rng, kind=None):
-        kind = kind or self.data_kinds[0]
+        kind = kind_or_default(kind, self.data_kinds, self.name)
         x = self.draw(n, rng)
         if kind == "samples":
             return TrainingData(x)
