@@ -1,0 +1,332 @@
+"""The plug-in contract, in the spirit of scikit-learn's ``check_estimator``: every dataset and
+every sampler that ``kswgd.registry`` finds is checked here, so a file dropped into
+``datasets/`` or ``baselines/`` (or a ``KSWGD_PLUGIN_PATH`` folder) is covered without editing
+this test.
+
+Datasets: parameters round-trip and unknown ones are refused naming the valid ones; ``draw``,
+``train`` (every declared kind) and ``initial`` return finite float arrays of the declared
+shapes and are reproducible from the seed; every exact quantity a dataset declares agrees with
+its draws (score = ∇ log_density by finite differences, log_density + β·potential constant,
+draws and data on the declared manifold, eigenvalues positive and sorted with the constant mode
+excluded, task metrics finite).
+
+Samplers: the same parameter checks; on every dataset whose declared knowledge and data kinds
+meet the sampler's declared needs, ``setup`` either refuses with a one-line ConfigError or the
+sampler's ``step`` returns finite (N, d) arrays without touching its input, reproducibly, and it
+reads nothing of the dataset or the training data beyond its declared ``uses`` (recorded by a
+proxy around both).
+
+Sizes are small (N = 12 particles, 3 steps, 120 training points) and parameters that only set a
+cost (burn-in, rank, features, grid sizes) are reduced where a plug-in has them.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import numpy as np
+import pytest
+
+from kswgd import metrics, registry
+from kswgd.dataset import Dataset, Manifold, TrainingData
+from kswgd.params import ConfigError
+from kswgd.sampler import ACCESS, Sampler
+
+DATASETS = sorted(registry.datasets())
+SAMPLERS = sorted(registry.samplers())
+N_PARTICLES, N_STEPS, N_TRAIN, N_DRAW = 12, 3, 120, 64
+KINDS = ("trajectories", "samples")
+
+#: Cost-only parameters, reduced wherever a plug-in has a parameter of that name (converted to
+#: the default's type). Nothing here changes what a plug-in computes, only how much of it.
+CHEAP_DATASET = {"burn_in": 10, "pca_fit_size": 60}
+CHEAP_SAMPLER = {"rank": 3, "n_features": 30, "n_basis": 6, "grid": 30, "median_subsample": 0}
+
+
+def _cheap(cls, table: dict) -> dict:
+    return {k: type(cls.parameters[k])(v) for k, v in table.items() if k in cls.parameters}
+
+
+@cache
+def dataset(name: str) -> Dataset:
+    cls = registry.datasets()[name]
+    return cls(**_cheap(cls, CHEAP_DATASET))
+
+
+def rng(*key: int) -> np.random.Generator:
+    return np.random.default_rng(list(key))
+
+
+def _check_array(a, shape, what: str) -> None:
+    assert isinstance(a, np.ndarray), f"{what}: {type(a).__name__}, not an ndarray"
+    assert a.shape == shape, f"{what}: shape {a.shape}, expected {shape}"
+    assert a.dtype.kind == "f", f"{what}: dtype {a.dtype}, expected float"
+    assert np.all(np.isfinite(a)), f"{what}: non-finite entries"
+
+
+def _check_params(cls, owner: str) -> None:
+    obj = cls()
+    assert set(obj.params) == set(cls.parameters), f"{owner}: resolved params differ from declared"
+    again = cls(**obj.params)
+    assert again.params == obj.params, f"{owner}: Cls(**obj.params) changed the parameters"
+    with pytest.raises(ConfigError) as err:
+        cls(no_such_parameter_xyz=1)
+    message = str(err.value)
+    assert "\n" not in message and "no_such_parameter_xyz" in message
+    for key in cls.parameters:
+        assert key in message, f"{owner}: the error does not name the valid parameter {key!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_dataset_parameters_round_trip_and_unknown_ones_are_refused(name):
+    cls = registry.datasets()[name]
+    assert issubclass(cls, Dataset) and cls.name == name and cls.description
+    _check_params(cls, f"dataset {name}")
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_dataset_draw_train_initial_shapes_kinds_and_seeds(name):
+    ds = dataset(name)
+    d = ds.dim
+    assert isinstance(d, int) and d >= 1
+    assert ds.data_kinds and set(ds.data_kinds) <= set(KINDS)
+    assert {"n_train", "n_reference", "n_particles"} <= set(ds.default_sizes)
+    for what, fn in (("draw", ds.draw), ("initial", ds.initial)):
+        a, b, c = fn(N_DRAW, rng(1)), fn(N_DRAW, rng(1)), fn(N_DRAW, rng(2))
+        _check_array(a, (N_DRAW, d), f"{name}.{what}")
+        assert a.tobytes() == b.tobytes(), f"{name}.{what}: same seed, different numbers"
+        assert a.tobytes() != c.tobytes(), f"{name}.{what}: ignores its generator"
+    for kind in ds.data_kinds:
+        t = ds.train(N_TRAIN, rng(3), kind=kind)
+        assert isinstance(t, TrainingData)
+        _check_array(t.x, (N_TRAIN, d), f"{name}.train({kind}).x")
+        if kind == "trajectories":
+            _check_array(t.y, (N_TRAIN, d), f"{name}.train({kind}).y")
+            assert t.lag is not None and t.lag > 0
+        else:
+            assert t.y is None, f"{name}.train(samples) returned pairs"
+        again = ds.train(N_TRAIN, rng(3), kind=kind)
+        assert again.x.tobytes() == t.x.tobytes(), f"{name}.train({kind}): not reproducible"
+    default = ds.train(N_TRAIN, rng(3))
+    assert default.has_pairs == (ds.data_kinds[0] == "trajectories")
+    with pytest.raises(ConfigError):
+        ds.train(N_TRAIN, rng(3), kind="no_such_kind")
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_dataset_exact_quantities_agree_with_its_draws(name):
+    ds = dataset(name)
+    x = ds.draw(N_DRAW, rng(4))
+    man = ds.manifold
+    known = ds.known()
+    assert ("score" in known) == (ds.score is not None)
+    assert ("log_density" in known) == (ds.log_density is not None)
+    if ds.log_density is not None:
+        _check_array(np.asarray(ds.log_density(x)), (N_DRAW,), f"{name}.log_density(draws)")
+    if ds.score is not None:
+        _check_array(np.asarray(ds.score(x)), (N_DRAW, ds.dim), f"{name}.score(draws)")
+    if ds.score is not None and ds.log_density is not None and man is None:
+        h = 1e-5
+        fd = np.column_stack([
+            (ds.log_density(x + h * e) - ds.log_density(x - h * e)) / (2 * h)
+            for e in np.eye(ds.dim)])
+        np.testing.assert_allclose(ds.score(x), fd, rtol=1e-5, atol=1e-5 * (1 + np.abs(fd).max()),
+                                   err_msg=f"{name}: score is not the gradient of log_density")
+    if ds.potential is not None:
+        assert ds.log_density is not None, f"{name}: a potential but no log_density"
+        beta = float(getattr(ds, "beta", 1.0))
+        c = ds.log_density(x) + beta * ds.potential(x)
+        np.testing.assert_allclose(c, c[0], atol=1e-9 * (1 + abs(c[0])),
+                                   err_msg=f"{name}: log_density + beta V is not constant")
+    if man is not None:
+        assert isinstance(man, Manifold) and 1 <= man.intrinsic_dim < ds.dim
+        clouds = {"draw": x, "initial": ds.initial(N_DRAW, rng(5))}
+        for kind in ds.data_kinds:
+            t = ds.train(N_TRAIN, rng(6), kind=kind)
+            clouds[f"train({kind}).x"] = t.x
+            if t.y is not None:
+                clouds[f"train({kind}).y"] = t.y
+        for what, pts in clouds.items():
+            assert man.distance(pts).max() < 1e-9, f"{name}.{what} is off the manifold"
+        off = x + 0.05 * rng(7).standard_normal(x.shape)
+        p = man.project(off)
+        assert man.distance(p).max() < 1e-9 and np.allclose(man.project(p), p)
+        v = rng(8).standard_normal(x.shape)
+        pv = man.tangent(x, v)
+        assert np.allclose(man.tangent(x, pv), pv), f"{name}: tangent is not a projection"
+    lam = ds.eigenvalues(8)
+    assert (lam is not None) == ("spectrum" in known)
+    if lam is not None:
+        lam = np.asarray(lam, dtype=float)
+        # Convention (Dataset.eigenvalues): λ_1..λ_r of L = −(Δ − ∇V·∇), the zero mode excluded.
+        assert lam.shape == (8,) and np.all(np.isfinite(lam))
+        assert lam[0] > 0 and np.all(np.diff(lam) >= 0), f"{name}: eigenvalues {lam}"
+        np.testing.assert_array_equal(np.asarray(ds.eigenvalues(3), dtype=float), lam[:3])
+    centres = getattr(ds, "well_centres", None)
+    if centres is not None:
+        assert np.shape(centres)[1:] == (ds.dim,) and len(centres) >= 1
+    for metric, fn in ds.task_metrics().items():
+        assert metric not in metrics.METRICS, f"{name}: task metric {metric!r} shadows a metric"
+        value = fn(x)
+        assert isinstance(value, float) and np.isfinite(value), f"{name}.{metric} = {value!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Samplers
+# ---------------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Records which kinds of information a sampler reads (a set of ACCESS names, plus
+    "draw" for fresh exact draws of π, which no sampler may take)."""
+
+    def __init__(self):
+        self.seen: set[str] = set()
+
+    def wrap(self, fn, kind: str):
+        def recorded(*args, **kwargs):
+            self.seen.add(kind)
+            return fn(*args, **kwargs)
+        return recorded
+
+
+#: Dataset attributes that hand out information about π, and the access kind each one is.
+_DATASET_ACCESS = {"score": "score", "grad_potential": "score", "log_density": "log_density",
+                   "potential": "log_density", "eigenvalues": "spectrum", "draw": "draw",
+                   "log_z": "log_density"}
+
+
+class _DatasetProxy:
+    """The dataset as a sampler sees it: every attribute passes through, and calling one that
+    gives out information about π records its access kind; ``train`` records the data kind."""
+
+    def __init__(self, ds: Dataset, rec: _Recorder):
+        object.__setattr__(self, "_ds", ds)
+        object.__setattr__(self, "_rec", rec)
+
+    def __getattr__(self, name):
+        value = getattr(self._ds, name)
+        if value is None or not callable(value):
+            return value
+        if name in _DATASET_ACCESS:
+            return self._rec.wrap(value, _DATASET_ACCESS[name])
+        if name == "train":
+            def train(n, rng, kind=None):
+                self._rec.seen.add(kind or self._ds.data_kinds[0])
+                return value(n, rng, kind)
+            return train
+        return value
+
+
+class _TrainingProxy:
+    """Training data whose ``x``/``y`` record "trajectories" (pairs) or "samples" when read."""
+
+    def __init__(self, data: TrainingData, rec: _Recorder):
+        self._data, self._rec = data, rec
+
+    def __getattr__(self, name):
+        if name in ("x", "y"):
+            self._rec.seen.add("trajectories" if self._data.has_pairs else "samples")
+        return getattr(self._data, name)
+
+
+def _can_run(sampler: Sampler, ds: Dataset) -> bool:
+    """The sampler's declared needs are met by the dataset's declared data and knowledge."""
+    kinds = set(ds.data_kinds) | ({"samples"} if "trajectories" in ds.data_kinds else set())
+    if sampler.data_kind is not None and sampler.data_kind not in kinds:
+        return False
+    return set(sampler.uses) & {"score", "log_density", "spectrum"} <= set(ds.known())
+
+
+def _training(ds: Dataset, kind: str | None) -> TrainingData | None:
+    """What the runner hands over: the dataset's primary kind; a samples method given a
+    trajectory dataset gets the x of the same pairs."""
+    if kind is None:
+        return None
+    data = ds.train(N_TRAIN, rng(10), kind=ds.data_kinds[0])
+    return TrainingData(data.x, info=dict(data.info)) if kind == "samples" else data
+
+
+def _run(cls, ds: Dataset, rec: _Recorder | None = None):
+    """setup + N_STEPS steps from seeded initial particles; returns (sampler, [x_0..x_T])."""
+    sampler = cls(**_cheap(cls, CHEAP_SAMPLER))
+    train = _training(ds, sampler.data_kind)
+    rec = rec or _Recorder()
+    sampler.setup(_DatasetProxy(ds, rec), None if train is None else _TrainingProxy(train, rec),
+                  rng(11))
+    xs = [ds.initial(N_PARTICLES, rng(12))]
+    step_rng = rng(13)
+    for _ in range(N_STEPS):
+        x = xs[-1].copy()
+        xs.append(sampler.step(x, step_rng))
+        assert np.array_equal(x, xs[-2]), f"{cls.name}.step modified its input in place"
+    return sampler, xs
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_sampler_parameters_round_trip_and_declarations(name):
+    cls = registry.samplers()[name]
+    assert issubclass(cls, Sampler) and cls.name == name and cls.description
+    _check_params(cls, f"method {name}")
+    obj = cls()
+    assert set(obj.uses) <= set(ACCESS), f"{name}: uses {obj.uses} outside {ACCESS}"
+    assert obj.data_kind in (None, *KINDS)
+    if obj.data_kind is not None:
+        assert obj.data_kind in obj.uses, f"{name}: asks for {obj.data_kind} but does not use it"
+    assert any(_can_run(obj, dataset(d)) for d in DATASETS), f"{name} runs on no dataset"
+
+
+@pytest.mark.parametrize("dname", DATASETS)
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_sampler_steps_reproducibly_within_its_declared_uses(name, dname):
+    cls, ds = registry.samplers()[name], dataset(dname)
+    if not _can_run(cls(**_cheap(cls, CHEAP_SAMPLER)), ds):
+        pytest.skip(f"{name} needs what {dname} does not declare (the runner skips the pair)")
+    rec = _Recorder()
+    try:
+        sampler, xs = _run(cls, ds, rec)
+    except ConfigError as err:  # a documented refusal (e.g. MALA on a manifold): one line
+        assert "\n" not in str(err)
+        pytest.skip(f"{name} refuses {dname}: {err}")
+    allowed = set(sampler.uses) | ({"samples"} if "trajectories" in sampler.uses else set())
+    assert rec.seen <= allowed, f"{name} on {dname} read {sorted(rec.seen - allowed)}, " \
+                                f"declared uses {sampler.uses}"
+    for x in xs[1:]:
+        _check_array(x, (N_PARTICLES, ds.dim), f"{name}.step on {dname}")
+    _, again = _run(cls, ds)
+    for a, b in zip(xs, again, strict=True):
+        assert a.tobytes() == b.tobytes(), f"{name} on {dname}: same seeds, different numbers"
+    diag = sampler.diagnostics()
+    assert all(isinstance(k, str) and isinstance(float(v), float) for k, v in diag.items())
+    json.dumps(sampler.fit_info())
+
+
+def test_the_access_recorder_catches_a_sampler_reading_beyond_its_uses():
+    """The contract's own check can fail: a samples-only sampler that peeks at the score, and
+    one that draws fresh exact samples of π, are both caught."""
+
+    class Peeking(Sampler):
+        name = ""
+        uses = ("samples",)
+        data_kind = "samples"
+
+        def setup(self, dataset, train, rng):
+            super().setup(dataset, train, rng)
+            self.mean = train.x.mean(axis=0)
+            dataset.score(train.x[:2])
+            dataset.draw(3, rng)
+
+        def step(self, x, rng):
+            return 0.5 * (x + self.mean)
+
+    rec = _Recorder()
+    _, xs = _run(Peeking, dataset("gaussian"), rec)
+    assert rec.seen == {"samples", "score", "draw"}
+    m = _training(dataset("gaussian"), "samples").x.mean(axis=0)
+    np.testing.assert_allclose(xs[-1], m + 0.5**N_STEPS * (xs[0] - m))
