@@ -533,10 +533,9 @@ def _m_energy(x, ctx: MetricContext) -> float:
 
 
 def _m_ksd(x, ctx: MetricContext) -> float:
-    score = getattr(ctx.dataset, "score", None)
-    if score is None:
-        raise ConfigError("metric 'ksd' needs a dataset with a known score")
-    return ksd(x, score, c=ctx.bandwidth)
+    if (reason := metric_unavailable("ksd", ctx)) is not None:
+        raise ConfigError(reason)
+    return ksd(x, ctx.dataset.score, c=ctx.bandwidth)
 
 
 def _m_sinkhorn(x, ctx: MetricContext) -> float:
@@ -552,16 +551,14 @@ def _m_paper_sw(x, ctx: MetricContext) -> float:
 
 
 def _m_coverage(x, ctx: MetricContext) -> float:
-    centres = getattr(ctx.dataset, "well_centres", None)
-    if centres is None:
-        raise ConfigError("metric 'coverage' needs a dataset that declares well_centres "
-                          "(e.g. quadruple_well)")
-    return coverage(x, centres)
+    if (reason := metric_unavailable("coverage", ctx)) is not None:
+        raise ConfigError(reason)
+    return coverage(x, ctx.dataset.well_centres)
 
 
 def _m_copy(x, ctx: MetricContext) -> float:
-    if ctx.train_x is None:
-        raise ConfigError("metric 'copy' needs training points (MetricContext.train_x)")
+    if (reason := metric_unavailable("copy", ctx)) is not None:
+        raise ConfigError(reason)
     return copy_ratio(x, ctx.train_x, ctx.fresh(len(x), _KEY_COPY))
 
 
@@ -596,17 +593,24 @@ UNBIASED = SIGNED_METRICS
 DEFAULT_METRICS = ("w2", "sw2", "mmd2", "energy", "ksd", "copy")
 
 
+def metric_unavailable(name: str, ctx: MetricContext) -> str | None:
+    """Why the registry metric ``name`` cannot be computed in ``ctx`` (one line), or None:
+    ``ksd`` needs the dataset's score, ``copy`` training points and a dataset, ``coverage``
+    declared well centres."""
+    if name == "ksd" and getattr(ctx.dataset, "score", None) is None:
+        return "metric 'ksd' needs a dataset with a known score"
+    if name == "copy" and (ctx.train_x is None or ctx.dataset is None):
+        return "metric 'copy' needs the training points"
+    if name == "coverage" and getattr(ctx.dataset, "well_centres", None) is None:
+        return "metric 'coverage' needs a dataset that declares well_centres (e.g. quadruple_well)"
+    return None
+
+
 def available_metrics(ctx: MetricContext, *, default_only: bool = False) -> list[str]:
     """Metric names that can be computed in ``ctx``: the registry minus what the context lacks
-    (``ksd`` needs a score, ``copy`` training points and a dataset, ``coverage`` well centres),
-    plus the task metrics."""
-    names = list(DEFAULT_METRICS if default_only else METRICS)
-    if getattr(ctx.dataset, "score", None) is None:
-        names = [n for n in names if n != "ksd"]
-    if getattr(ctx.dataset, "well_centres", None) is None:
-        names = [n for n in names if n != "coverage"]
-    if ctx.train_x is None or ctx.dataset is None:
-        names = [n for n in names if n != "copy"]
+    (see :func:`metric_unavailable`), plus the task metrics."""
+    names = [n for n in (DEFAULT_METRICS if default_only else METRICS)
+             if metric_unavailable(n, ctx) is None]
     return names + [t for t in ctx.task_metrics if t not in names]
 
 
@@ -621,7 +625,8 @@ def _lookup(name: str, ctx: MetricContext) -> Callable[[np.ndarray], float]:
 
 def resolve_names(names: Sequence[str] | str | None, ctx: MetricContext) -> list[str]:
     """Metric names from a list or a comma-separated string; None or "default" gives the
-    default metrics available here, "all" every available one. Unknown names: ConfigError."""
+    default metrics available here, "all" every available one. Unknown names, and names that
+    cannot be computed here (:func:`metric_unavailable`): ConfigError."""
     if names is None:
         names = "default"
     if isinstance(names, str):
@@ -634,6 +639,9 @@ def resolve_names(names: Sequence[str] | str | None, ctx: MetricContext) -> list
             out += available_metrics(ctx)
         else:
             _lookup(n, ctx)  # raises on an unknown name
+            reason = metric_unavailable(n, ctx)
+            if reason is not None:
+                raise ConfigError(reason)
             out.append(n)
     return list(dict.fromkeys(out))
 

@@ -75,9 +75,10 @@ def score_samples(
     if n_reference is not None and n_reference < 2:
         raise ConfigError(f"--n-reference must be at least 2, got {n_reference}")
     ctx = metrics.MetricContext.for_dataset(ds, n_reference, seed=seed, train_x=train_x)
-    names = metrics.resolve_names(metric_names, ctx)
-    if "copy" in names and ctx.train_x is None:
+    asked = metric_names.split(",") if isinstance(metric_names, str) else list(metric_names or [])
+    if ctx.train_x is None and "copy" in [n.strip() for n in asked]:
         raise ConfigError("metric 'copy' needs the training points (--train FILE.npy)")
+    names = metrics.resolve_names(metric_names, ctx)
     values = metrics.evaluate(names, x, ctx)
     floors = metrics.noise_floor(names, ctx, x.shape[0], n_seeds=n_floor_seeds, seed=seed)
     return {
