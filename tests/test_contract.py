@@ -43,6 +43,13 @@ KINDS = ("trajectories", "samples")
 CHEAP_DATASET = {"burn_in": 10, "pca_fit_size": 60}
 CHEAP_SAMPLER = {"rank": 3, "n_features": 30, "n_basis": 6, "grid": 30, "median_subsample": 0}
 
+#: Besides its defaults, a sampler is also checked with these parameters: variants that change
+#: what it uses (so that e.g. SVGD with a learned score is seen not to read the exact one).
+VARIANTS = {"kswgd": [{"estimator": "dirichlet"}, {"estimator": "kde-pairs"}],
+            "svgd": [{"score": "kde"}]}
+SAMPLER_CASES = [(name, {}) for name in SAMPLERS] + [
+    (name, v) for name, vs in VARIANTS.items() if name in SAMPLERS for v in vs]
+
 
 def _cheap(cls, table: dict) -> dict:
     return {k: type(cls.parameters[k])(v) for k, v in table.items() if k in cls.parameters}
@@ -253,9 +260,13 @@ def _training(ds: Dataset, kind: str | None) -> TrainingData | None:
     return TrainingData(data.x, info=dict(data.info)) if kind == "samples" else data
 
 
-def _run(cls, ds: Dataset, rec: _Recorder | None = None):
+def _make(cls, variant: dict) -> Sampler:
+    return cls(**{**_cheap(cls, CHEAP_SAMPLER), **variant})
+
+
+def _run(cls, ds: Dataset, rec: _Recorder | None = None, variant: dict | None = None):
     """setup + N_STEPS steps from seeded initial particles; returns (sampler, [x_0..x_T])."""
-    sampler = cls(**_cheap(cls, CHEAP_SAMPLER))
+    sampler = _make(cls, variant or {})
     train = _training(ds, sampler.data_kind)
     rec = rec or _Recorder()
     sampler.setup(_DatasetProxy(ds, rec), None if train is None else _TrainingProxy(train, rec),
@@ -282,15 +293,21 @@ def test_sampler_parameters_round_trip_and_declarations(name):
     assert any(_can_run(obj, dataset(d)) for d in DATASETS), f"{name} runs on no dataset"
 
 
+def _case_id(case) -> str:
+    name, variant = case
+    return name + "".join(f"[{k}={v}]" for k, v in variant.items())
+
+
 @pytest.mark.parametrize("dname", DATASETS)
-@pytest.mark.parametrize("name", SAMPLERS)
-def test_sampler_steps_reproducibly_within_its_declared_uses(name, dname):
-    cls, ds = registry.samplers()[name], dataset(dname)
-    if not _can_run(cls(**_cheap(cls, CHEAP_SAMPLER)), ds):
+@pytest.mark.parametrize("case", SAMPLER_CASES, ids=_case_id)
+def test_sampler_steps_reproducibly_within_its_declared_uses(case, dname):
+    (name, variant), ds = case, dataset(dname)
+    cls = registry.samplers()[name]
+    if not _can_run(_make(cls, variant), ds):
         pytest.skip(f"{name} needs what {dname} does not declare (the runner skips the pair)")
     rec = _Recorder()
     try:
-        sampler, xs = _run(cls, ds, rec)
+        sampler, xs = _run(cls, ds, rec, variant)
     except ConfigError as err:  # a documented refusal (e.g. MALA on a manifold): one line
         assert "\n" not in str(err)
         pytest.skip(f"{name} refuses {dname}: {err}")
@@ -299,7 +316,9 @@ def test_sampler_steps_reproducibly_within_its_declared_uses(name, dname):
                                 f"declared uses {sampler.uses}"
     for x in xs[1:]:
         _check_array(x, (N_PARTICLES, ds.dim), f"{name}.step on {dname}")
-    _, again = _run(cls, ds)
+        if ds.manifold is not None:
+            assert ds.manifold.distance(x).max() < 1e-9, f"{name} left the manifold of {dname}"
+    _, again = _run(cls, ds, variant=variant)
     for a, b in zip(xs, again, strict=True):
         assert a.tobytes() == b.tobytes(), f"{name} on {dname}: same seeds, different numbers"
     diag = sampler.diagnostics()
