@@ -361,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     import tomllib
 
     try:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:  # --help, --version, or a bad command line (one line shown)
+            return int(done.code or 0)
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe must raise here, inside the handler
         return status

@@ -6,6 +6,7 @@ is not installed next to this interpreter) in a subprocess, as a user would.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -118,6 +119,14 @@ def test_suites_lists_every_shipped_suite_with_description_and_cost(tmp_path):
         assert raw["description"] in line and ("min" in line or " s " in line or " h " in line)
 
 
+def test_suites_lists_a_broken_suite_file_with_its_error(tmp_path):
+    (tmp_path / "broken.toml").write_text('name = "broken"\nrepetitions = = 3\n')
+    text = kswgd_cli("suites", cwd=tmp_path, status=0,
+                     env={**os.environ, "KSWGD_SUITES": str(tmp_path)}).stdout
+    line = next(ln for ln in text.splitlines() if ln.startswith("broken "))
+    assert "cannot load" in line and "TOML syntax error" in line and "line 2, column" in line
+
+
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     """``kswgd list | head -0``: the reader is gone before the first write."""
     proc = subprocess.Popen([*_COMMAND, "list"], cwd=tmp_path, stdout=subprocess.PIPE,
@@ -130,8 +139,11 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
 
 
 def test_ctrl_c_prints_interrupted_and_exits_130(tmp_path):
+    # SIGINT back to its default in the child: a test run started in the background (``&``)
+    # inherits SIGINT ignored, and Python then never turns it into a KeyboardInterrupt.
     proc = subprocess.Popen([*_COMMAND, "spectra"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(1.5)  # well inside main(): the table takes far longer than this
         assert proc.poll() is None
