@@ -40,7 +40,7 @@ KINDS = ("trajectories", "samples")
 
 #: Cost-only parameters, reduced wherever a plug-in has a parameter of that name (converted to
 #: the default's type). Nothing here changes what a plug-in computes, only how much of it.
-CHEAP_DATASET = {"burn_in": 10, "pca_fit_size": 60}
+CHEAP_DATASET = {"burn_in": 1, "pca_fit_size": 60}
 CHEAP_SAMPLER = {"rank": 3, "n_features": 30, "n_basis": 6, "grid": 30, "median_subsample": 0}
 
 #: Besides its defaults, a sampler is also checked with these parameters: variants that change
