@@ -9,7 +9,9 @@ kswgd.runner.choose_step_pilots; a method whose params give ``step`` is not tune
 also those of every checkpoint). ``[[datasets]]``
 entries have ``name``, ``params`` and may override the budget keys and give per-method
 parameters (``method_params.<method> = {...}``, e.g. a step size for that dataset).
-``[[methods]]`` entries have ``name`` and ``params``.
+``[[methods]]`` entries have ``name`` and ``params``. Optional ``description`` and
+``estimated_minutes`` (the measured wall clock on the 2-core machine) are what ``kswgd suites``
+shows.
 """
 
 from __future__ import annotations
