@@ -533,7 +533,7 @@ def _m_energy(x, ctx: MetricContext) -> float:
 
 
 def _m_ksd(x, ctx: MetricContext) -> float:
-    if (reason := metric_unavailable("ksd", ctx)) is not None:
+    if (reason := _unavailable("ksd", ctx)) is not None:
         raise ConfigError(reason)
     return ksd(x, ctx.dataset.score, c=ctx.bandwidth)
 
@@ -551,13 +551,13 @@ def _m_paper_sw(x, ctx: MetricContext) -> float:
 
 
 def _m_coverage(x, ctx: MetricContext) -> float:
-    if (reason := metric_unavailable("coverage", ctx)) is not None:
+    if (reason := _unavailable("coverage", ctx)) is not None:
         raise ConfigError(reason)
     return coverage(x, ctx.dataset.well_centres)
 
 
 def _m_copy(x, ctx: MetricContext) -> float:
-    if (reason := metric_unavailable("copy", ctx)) is not None:
+    if (reason := _unavailable("copy", ctx)) is not None:
         raise ConfigError(reason)
     return copy_ratio(x, ctx.train_x, ctx.fresh(len(x), _KEY_COPY))
 
@@ -593,24 +593,28 @@ UNBIASED = SIGNED_METRICS
 DEFAULT_METRICS = ("w2", "sw2", "mmd2", "energy", "ksd", "copy")
 
 
-def metric_unavailable(name: str, ctx: MetricContext) -> str | None:
-    """Why the registry metric ``name`` cannot be computed in ``ctx`` (one line), or None:
+def metric_unavailable(name: str, dataset, has_train: bool = True) -> str | None:
+    """Why the registry metric ``name`` cannot be computed for ``dataset`` (one line), or None:
     ``ksd`` needs the dataset's score, ``copy`` training points and a dataset, ``coverage``
-    declared well centres."""
-    if name == "ksd" and getattr(ctx.dataset, "score", None) is None:
+    declared well centres. The one rule used by metric contexts and by the runner's plan."""
+    if name == "ksd" and getattr(dataset, "score", None) is None:
         return "metric 'ksd' needs a dataset with a known score"
-    if name == "copy" and (ctx.train_x is None or ctx.dataset is None):
+    if name == "copy" and (not has_train or dataset is None):
         return "metric 'copy' needs the training points"
-    if name == "coverage" and getattr(ctx.dataset, "well_centres", None) is None:
+    if name == "coverage" and getattr(dataset, "well_centres", None) is None:
         return "metric 'coverage' needs a dataset that declares well_centres (e.g. quadruple_well)"
     return None
+
+
+def _unavailable(name: str, ctx: MetricContext) -> str | None:
+    return metric_unavailable(name, ctx.dataset, has_train=ctx.train_x is not None)
 
 
 def available_metrics(ctx: MetricContext, *, default_only: bool = False) -> list[str]:
     """Metric names that can be computed in ``ctx``: the registry minus what the context lacks
     (see :func:`metric_unavailable`), plus the task metrics."""
     names = [n for n in (DEFAULT_METRICS if default_only else METRICS)
-             if metric_unavailable(n, ctx) is None]
+             if _unavailable(n, ctx) is None]
     return names + [t for t in ctx.task_metrics if t not in names]
 
 
@@ -639,7 +643,7 @@ def resolve_names(names: Sequence[str] | str | None, ctx: MetricContext) -> list
             out += available_metrics(ctx)
         else:
             _lookup(n, ctx)  # raises on an unknown name
-            reason = metric_unavailable(n, ctx)
+            reason = _unavailable(n, ctx)
             if reason is not None:
                 raise ConfigError(reason)
             out.append(n)

@@ -5,8 +5,8 @@ Three stages, kept apart so that runs can later be farmed out to workers:
 1. **Plan** (:func:`plan_suite`): every dataset, method, parameter and metric name is checked,
    each sampler's declared needs are matched against each dataset
    (:func:`kswgd.registry.incompatibility`) and each metric's against each dataset
-   (:func:`metric_incompatibility`), and the immutable :class:`~kswgd.spec.RunSpec` of every
-   run is built. Nothing is computed or written.
+   (:func:`kswgd.metrics.metric_unavailable`), and the immutable
+   :class:`~kswgd.spec.RunSpec` of every run is built. Nothing is computed or written.
 2. **Execute** (:func:`execute`): one spec in, one :class:`RunResult` out (rows, particles,
    manifest). Pure: it writes nothing and depends on nothing but the spec, so a worker process
    can run it. The floors (:func:`compute_floors`) are the same kind of function.
@@ -50,6 +50,7 @@ from kswgd.metrics import (
     MetricContext,
     evaluate,
     metric_info,
+    metric_unavailable,
     noise_floor,
 )
 from kswgd.params import ConfigError, choice_error
@@ -323,16 +324,6 @@ def compute_floors(spec: RunSpec) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def metric_incompatibility(name: str, dataset) -> str | None:
-    """Why a metric cannot be computed on a dataset, or None (``ksd`` needs the score; a task
-    metric needs a dataset that defines it; ``copy`` gets the run's training points)."""
-    if name == "ksd" and dataset.score is None:
-        return f"ksd needs the score, which dataset {dataset.name!r} does not provide"
-    if name not in METRICS and name not in dataset.task_metrics():
-        return f"{name} is not a task metric of dataset {dataset.name!r}"
-    return None
-
-
 @dataclass
 class MethodPlan:
     """One (dataset entry, method entry) of a suite: its repetition-0 template spec, the step
@@ -379,11 +370,13 @@ def _resolve_metrics(entry: DatasetEntry, dataset, others: set[str]) -> tuple[li
     for name in entry.budget["metrics"]:
         if name in ("default", "all"):
             pool = (list(DEFAULT_METRICS) if name == "default" else list(METRICS)) + task
-            out += [m for m in pool if metric_incompatibility(m, dataset) is None]
+            out += [m for m in pool if metric_unavailable(m, dataset) is None]
             continue
         if name not in known | {"default", "all"}:
             raise choice_error(f"metric for dataset {entry.name!r}", name, known)
-        why = metric_incompatibility(name, dataset)
+        why = (metric_unavailable(name, dataset) if name in METRICS
+               else None if name in task
+               else f"{name} is not a task metric of dataset {dataset.name!r}")
         if why:
             skipped[name] = why
         else:

@@ -244,11 +244,8 @@ class _TrainingProxy:
 
 
 def _can_run(sampler: Sampler, ds: Dataset) -> bool:
-    """The sampler's declared needs are met by the dataset's declared data and knowledge."""
-    kinds = set(ds.data_kinds) | ({"samples"} if "trajectories" in ds.data_kinds else set())
-    if sampler.data_kind is not None and sampler.data_kind not in kinds:
-        return False
-    return set(sampler.uses) & {"score", "log_density", "spectrum"} <= set(ds.known())
+    """The sampler's declared needs are met by the dataset (the runner's own rule)."""
+    return registry.incompatibility(sampler, ds) is None
 
 
 def _training(ds: Dataset, kind: str | None) -> TrainingData | None:

@@ -114,9 +114,8 @@ def test_paper_metrics_are_registered_but_never_default_or_ranking():
         metrics.evaluate(["coverage"], ctx_g.reference, ctx_g)
     with pytest.raises(ConfigError, match="well_centres"):  # refused before any computation
         metrics.resolve_names("w2,coverage", ctx_g)
-    assert metrics.metric_unavailable("coverage", ctx_qw) is None
-    assert "score" in metrics.metric_unavailable(
-        "ksd", metrics.MetricContext.for_dataset(get_dataset("circle"), 50))
+    assert metrics.metric_unavailable("coverage", ctx_qw.dataset) is None
+    assert "score" in metrics.metric_unavailable("ksd", get_dataset("circle"))
     x = qw.initial(200, np.random.default_rng(8))
     vals = metrics.evaluate(sorted(metrics.PAPER_METRICS), x, ctx_qw)
     floors = metrics.noise_floor(sorted(metrics.PAPER_METRICS), ctx_qw, 200, n_seeds=2)

@@ -151,7 +151,7 @@ params = { step = 0.1, rank = 2, dictionary = "poly", degree = 2 }
     board = leaderboard(out)
     assert "skipped: ula (rep 0, 1): ula uses the score" in board
     assert "skipped: kswgd (rep 0, 1): kswgd learns from trajectories" in board
-    assert "metric skipped: ksd: ksd needs the score" in board
+    assert "metric skipped: ksd: metric 'ksd' needs a dataset with a known score" in board
     chess_ds = registry.get_dataset("chessboard")
     assert registry.incompatibility(registry.samplers()["ula"], chess_ds) is not None
     assert registry.incompatibility(registry.get_sampler("svgd", score="kde"), chess_ds) is None
