@@ -1,82 +1,336 @@
-"""Convergence plots of a results folder: each metric against iteration and against sampler
-wall-clock (metric evaluation excluded), one panel row per comparable group, mean over
-repetitions with the min–max band, and the noise floor as a dashed line."""
+"""Figures of a results folder, built from the flat result columns (``kswgd.store.load_rows``):
+
+- convergence: a metric against iteration and against cumulative sampler seconds (metric
+  evaluation excluded), mean over repetitions with the min–max band, the noise floor (fresh
+  exact draws of π of the particles' size: dashed line, ± one std shaded) and, when recorded,
+  the data floor (the training points' own score: dotted line);
+- particle scatters over the reference (2-D and 3-D datasets), decoded image grids (datasets
+  with a decoder, e.g. ``digits``), ablation heatmaps over two method parameters.
+
+Runs are only drawn together when they are comparable (same dataset, dataset parameters and
+budget; ``kswgd.leaderboard.comparable_groups``). Every method label has one colour and marker
+in every figure (:func:`method_style`). Matplotlib is imported lazily with the Agg backend, so
+importing this module costs nothing and needs no display.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from kswgd import store
-from kswgd.leaderboard import comparable_groups
-from kswgd.spec import SIGNED_METRICS
+#: Fixed styles of the shipped methods (colour-blind-safe Okabe–Ito colours).
+METHOD_STYLES: dict[str, tuple[str, str]] = {
+    "kswgd": ("#0072b2", "o"),
+    "dmps": ("#e69f00", "s"),
+    "svgd": ("#009e73", "^"),
+    "ula": ("#d55e00", "v"),
+    "mala": ("#cc79a7", "D"),
+    "lawgd": ("#56b4e9", "P"),
+}
+#: Colours and markers for any other label (ablation entries, new plug-ins), picked by hash.
+PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442",
+           "#000000", "#7f3c8d", "#11a579", "#3969ac", "#e73f74", "#80ba5a", "#a5aa99")
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p")
+
+#: Columns of a checkpoint row that are neither metrics nor spec (see ``kswgd.store``).
+_NOT_METRICS = {"run_id", "suite", "dataset", "method", "label", "uses", "n_particles",
+                "n_steps", "n_train", "n_reference", "repetition", "pilot", "root_seed", "code",
+                "status", "reason", "step_rule", "iteration", "seconds", "fit_seconds"}
+_PREFIXES = ("dataset.", "method.", "diag.", "health.")
+#: The budget columns, shown in titles as N (particles) and T (steps).
+BUDGET = ("n_particles", "n_steps", "n_train", "n_reference")
 
 
-def _floor_value(floors: pd.DataFrame, header: dict, metric: str) -> float | None:
-    """The noise floor of ``metric`` for a comparable group (None if not stored)."""
-    if floors.empty:
-        return None
-    sel = floors[(floors["kind"] == "noise") & (floors["metric"] == metric)]
-    for k, v in header.items():
-        if k in sel.columns:
-            sel = sel[sel[k] == v]
-    return float(sel["value"].iloc[-1]) if len(sel) else None
+def method_style(label: str) -> tuple[str, str]:
+    """(colour, marker) of a method label: fixed for the shipped methods, otherwise chosen by
+    the SHA-256 of the label, so the same label looks the same in every figure and every
+    process (independent of ``PYTHONHASHSEED`` and of which other labels are present)."""
+    if label in METHOD_STYLES:
+        return METHOD_STYLES[label]
+    h = hashlib.sha256(str(label).encode()).digest()
+    return PALETTE[h[0] % len(PALETTE)], MARKERS[h[1] % len(MARKERS)]
 
 
-def convergence_figure(out: Path, metric: str = "w2", run_ids: list[str] | None = None):
-    """A matplotlib Figure: rows = comparable groups (dataset and budget); columns = metric
-    vs iteration, vs seconds."""
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    """The metric columns of a rows table, in table order: numeric columns that are not spec,
+    timing, diagnostic or health columns."""
+    return [c for c in df.columns if c not in _NOT_METRICS and not c.startswith(_PREFIXES)
+            and pd.api.types.is_numeric_dtype(df[c]) and df[c].notna().any()]
+
+
+def results_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows that are results: finished ("ok") runs that are not step-size pilots."""
+    if df.empty:
+        return df
+    keep = (df["status"] == "ok") & ~df["pilot"].astype(bool)
+    return df[keep]
+
+
+def _fmt_value(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def dataset_text(header: Mapping) -> str:
+    """``name (p=v, ...)`` from a group header's ``dataset`` and ``dataset.<param>`` keys."""
+    params = [f"{k.split('.', 1)[1]}={_fmt_value(v)}" for k, v in header.items()
+              if k.startswith("dataset.") and not _missing(v)]
+    return f"{header.get('dataset', '?')}" + (f" ({', '.join(params)})" if params else "")
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+def group_title(header: Mapping, rows: pd.DataFrame, what: str = "") -> str:
+    """Figure title: suite, dataset with its parameters, N, T and ``what`` (e.g. the metric)."""
+    suites = sorted({str(s) for s in rows["suite"].dropna()}) if "suite" in rows else []
+    budget = []
+    if "n_particles" in header:
+        budget.append(f"N={int(header['n_particles'])}")
+    if "n_steps" in header:
+        budget.append(f"T={int(header['n_steps'])}")
+    parts = [", ".join(suites) or "?", dataset_text(header), " ".join(budget)]
+    return " · ".join(p for p in [*parts, what] if p)
+
+
+def floors_for(floors: pd.DataFrame | None, header: Mapping, metric: str) -> dict[str, tuple]:
+    """{kind: (value, std)} of the floors recorded for a group's dataset, dataset parameters
+    and particle count and for ``metric`` (kinds "noise" and "data")."""
+    if floors is None or floors.empty:
+        return {}
+    sel = (floors["metric"] == metric) & (floors["dataset"] == header.get("dataset"))
+    if "n_particles" in header:
+        sel &= floors["n_particles"] == header["n_particles"]
+    for key, value in header.items():
+        if key.startswith("dataset."):
+            if key not in floors:
+                return {}
+            sel &= floors[key].isna() if _missing(value) else floors[key] == value
+    out = {}
+    for kind, g in floors[sel].groupby("kind", sort=False):
+        last = g.iloc[-1]
+        out[str(kind)] = (float(last["value"]), float(last["std"]))
+    return out
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = store.load_rows(out)
-    if not rows.empty:
-        rows = rows[(rows["status"] == "ok") & ~rows["pilot"].astype(bool)]
-        if run_ids is not None:
-            rows = rows[rows["run_id"].isin(run_ids)]
-    if rows.empty or metric not in rows or rows[metric].isna().all():
-        raise ValueError(f"no finished run in {out} records the metric {metric!r}")
-    rows = rows[rows[metric].notna()]
-    groups = comparable_groups(rows)
-    floors = store.load_floors(out)
-    fig, axes = plt.subplots(len(groups), 2, figsize=(10, 3.4 * len(groups)), squeeze=False)
-    log_scale = metric not in SIGNED_METRICS
-    for row, (header, sub) in enumerate(groups):
-        for col, xcol in enumerate(("iteration", "seconds")):
-            ax = axes[row, col]
-            for label, g in sub.groupby("label", sort=False):
-                grid = g.groupby("iteration")
-                x = grid[xcol].median()
-                ax.plot(x, grid[metric].mean(), label=label)
-                ax.fill_between(x, grid[metric].min(), grid[metric].max(), alpha=0.2)
-            floor = _floor_value(floors, header, metric)
-            if floor is not None:
-                ax.axhline(floor, color="k", ls="--", lw=1, label="noise floor")
-            if log_scale:
-                ax.set_yscale("log")
-            if xcol == "seconds":
-                ax.set_xscale("symlog", linthresh=1e-3)
-                ax.set_xlim(left=0)
-            ax.set_xlabel("iteration" if xcol == "iteration" else "sampler seconds")
-            ax.set_ylabel(metric)
-            ax.set_title(f"{header['dataset']} (N = {header['n_particles']}, "
-                         f"T = {header['n_steps']})")
-            ax.grid(alpha=0.3)
-        axes[row, 0].legend(fontsize=8)
+    return plt
+
+
+def _positive(values) -> bool:
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    return len(v) > 0 and bool(np.all(v > 0))
+
+
+def draw_convergence(ax_iter, ax_secs, rows: pd.DataFrame, metric: str,
+                     floors: Mapping[str, tuple] | None = None) -> None:
+    """Draw one group's convergence curves for ``metric`` on two axes: mean over repetitions
+    (line, markers at checkpoints) with the min–max band, against iteration and against the
+    median cumulative sampler seconds at each checkpoint; floors as horizontal lines."""
+    data = results_rows(rows)
+    seen = list(data[metric].dropna()) if metric in data else []
+    for label, g in data.groupby("label", sort=True):
+        if metric not in g or g[metric].isna().all():
+            continue
+        colour, marker = method_style(str(label))
+        by_it = g.groupby("iteration")
+        mean, lo, hi = by_it[metric].mean(), by_it[metric].min(), by_it[metric].max()
+        xs = {"iteration": mean.index.to_numpy(), "seconds": by_it["seconds"].median().to_numpy()}
+        for ax, x in ((ax_iter, xs["iteration"]), (ax_secs, xs["seconds"])):
+            ax.plot(x, mean.to_numpy(), color=colour, marker=marker, ms=4, lw=1.4, label=label)
+            ax.fill_between(x, lo.to_numpy(), hi.to_numpy(), color=colour, alpha=0.15, lw=0)
+    floors = floors or {}
+    for kind, style in (("noise", "--"), ("data", ":")):
+        if kind not in floors:
+            continue
+        value, std = floors[kind]
+        seen.append(value)
+        for ax in (ax_iter, ax_secs):
+            ax.axhline(value, color="k", ls=style, lw=1, label=f"{kind} floor")
+            if np.isfinite(std) and std > 0:
+                ax.axhspan(value - std, value + std, color="k", alpha=0.07, lw=0)
+    log = _positive(seen)
+    for ax, xlabel in ((ax_iter, "iteration"), (ax_secs, "sampler seconds")):
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    if len(data):
+        ax_secs.set_xscale("symlog", linthresh=max(1e-3, float(data["seconds"].max()) * 1e-3))
+        ax_secs.set_xlim(left=0)
+
+
+def convergence_figure(groups: Sequence[tuple[Mapping, pd.DataFrame]], metric: str,
+                       floors: pd.DataFrame | None = None):
+    """A Figure with one row of two panels (vs iteration, vs sampler seconds) per comparable
+    group ``(header, rows)``; each row titled with suite, dataset, N, T and the metric."""
+    plt = _pyplot()
+    groups = [(h, r) for h, r in groups if metric in r and r[metric].notna().any()]
+    if not groups:
+        raise ValueError(f"no finished run records the metric {metric!r}")
+    fig, axes = plt.subplots(len(groups), 2, figsize=(11, 3.6 * len(groups)), squeeze=False)
+    for row, (header, rows) in enumerate(groups):
+        ax_i, ax_s = axes[row]
+        draw_convergence(ax_i, ax_s, rows, metric, floors_for(floors, header, metric))
+        title = group_title(header, rows, metric)
+        ax_i.set_title(title + " vs iteration", fontsize=9)
+        ax_s.set_title(title + " vs sampler seconds", fontsize=9)
+        ax_i.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 
 
+def scatter_figure(particles: Mapping[str, np.ndarray], reference: np.ndarray, title: str):
+    """One panel per method label: its final particles (method colour) over the reference
+    (grey); 2-D or 3-D."""
+    plt = _pyplot()
+    d = reference.shape[1]
+    if d not in (2, 3):
+        raise ValueError(f"a particle scatter needs a 2-D or 3-D dataset, got d = {d}")
+    labels = list(particles)
+    ncol = min(4, max(len(labels), 1))
+    nrow = -(-max(len(labels), 1) // ncol)
+    fig = plt.figure(figsize=(3.3 * ncol, 3.3 * nrow + 0.5))
+    lo = np.min([reference.min(axis=0)] + [p.min(axis=0) for p in particles.values()], axis=0)
+    hi = np.max([reference.max(axis=0)] + [p.max(axis=0) for p in particles.values()], axis=0)
+    pad = 0.05 * (hi - lo + 1e-12)
+    for k, label in enumerate(labels):
+        colour, marker = method_style(label)
+        x = particles[label]
+        if d == 2:
+            ax = fig.add_subplot(nrow, ncol, k + 1)
+            ax.scatter(reference[:, 0], reference[:, 1], s=3, c="0.75", lw=0, label="reference")
+            ax.scatter(x[:, 0], x[:, 1], s=6, c=colour, marker=marker, lw=0, label=label)
+            ax.set_aspect("equal", adjustable="box")
+        else:
+            ax = fig.add_subplot(nrow, ncol, k + 1, projection="3d")
+            ax.scatter(*reference.T, s=2, c="0.75", lw=0, label="reference")
+            ax.scatter(*x.T, s=5, c=colour, marker=marker, lw=0, label=label)
+            ax.set_zlim(lo[2] - pad[2], hi[2] + pad[2])
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        ax.set_title(label, fontsize=9, color=colour)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid_figure(images: Mapping[str, np.ndarray], title: str, vmax: float | None = None):
+    """One row per label of (n, h, w) grey images (e.g. decoded digits), darkest = largest."""
+    plt = _pyplot()
+    labels = list(images)
+    ncol = max(len(v) for v in images.values())
+    fig, axes = plt.subplots(len(labels), ncol, figsize=(0.75 * ncol + 1.6, 0.8 * len(labels)
+                                                          + 0.6), squeeze=False)
+    top = vmax if vmax is not None else max(float(np.max(v)) for v in images.values())
+    for r, label in enumerate(labels):
+        for c in range(ncol):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images[label]):
+                ax.imshow(images[label][c], cmap="gray_r", vmin=0, vmax=top,
+                          interpolation="nearest")
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8,
+                              color=method_style(label)[0] if label in METHOD_STYLES else "k")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_figure(panels: Sequence[tuple[pd.DataFrame, str]], title: str,
+                   marks: pd.DataFrame | None = None):
+    """Side-by-side annotated heatmaps; each panel is (table indexed by one parameter's values,
+    columns another's, cell values; a colour-bar label). Empty cells stay blank. ``marks``
+    (same shape, bool) adds a ``*`` to a cell's text."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    for ax, (table, label) in zip(axes[0], panels, strict=True):
+        values = table.to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        im = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto")
+        ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], fontsize=8)
+        ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=8)
+        ax.set_xlabel(str(table.columns.name))
+        ax.set_ylabel(str(table.index.name))
+        mid = (finite.min() + finite.max()) / 2 if len(finite) else 0.0
+        for i in range(table.shape[0]):
+            for j in range(table.shape[1]):
+                v = values[i, j]
+                if np.isfinite(v):
+                    star = "*" if marks is not None and bool(marks.iat[i, j]) else ""
+                    ax.text(j, i, f"{v:.3g}{star}", ha="center", va="center", fontsize=8,
+                            color="w" if v < mid else "k")
+        fig.colorbar(im, ax=ax, label=label)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def figure_bytes(fig, fmt: str = "png", dpi: int = 110) -> bytes:
+    """The figure encoded as PNG, SVG or PDF bytes; the figure is closed afterwards."""
+    plt = _pyplot()
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Software": None}
+                    if fmt == "png" else None)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def save_figure(fig, paths: Sequence[Path]) -> list[Path]:
+    """Write the figure to every path (format from the suffix: png, svg or pdf), atomically,
+    then close it."""
+    from kswgd import store
+
+    plt = _pyplot()
+    written = []
+    try:
+        for path in map(Path, paths):
+            fmt = path.suffix.lstrip(".").lower()
+            if fmt not in ("png", "svg", "pdf"):
+                raise ValueError(f"figure file {path}: the suffix must be .png, .svg or .pdf")
+            store.atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=120, format=fmt))
+            written.append(path)
+    finally:
+        plt.close(fig)
+    return written
+
+
+def convergence_figure_of(out: Path, metric: str = "w2"):
+    """The convergence figure of every comparable group of the results folder ``out``."""
+    from kswgd import store
+    from kswgd.leaderboard import comparable_groups
+
+    rows = store.load_rows(out)
+    if rows.empty:
+        raise ValueError(f"no finished run in {out}")
+    return convergence_figure(comparable_groups(rows), metric, store.load_floors(out))
+
+
 def save_convergence_plot(out: Path, path: Path, metric: str = "w2") -> Path:
-    """Write the convergence figure to ``path`` (PNG, SVG or PDF by suffix), atomically."""
-    fig = convergence_figure(out, metric)
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    store.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format=fmt))
-    return path
+    """Write the convergence figure of ``out`` for ``metric`` to ``path`` (format by suffix)."""
+    return save_figure(convergence_figure_of(out, metric), [path])[0]
 
 
-__all__ = ["convergence_figure", "save_convergence_plot"]
+__all__ = ["METHOD_STYLES", "convergence_figure", "convergence_figure_of", "draw_convergence",
+           "figure_bytes", "floors_for", "group_title", "heatmap_figure", "image_grid_figure",
+           "method_style", "metric_columns", "results_rows", "save_convergence_plot",
+           "save_figure", "scatter_figure"]
