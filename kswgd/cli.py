@@ -261,17 +261,34 @@ def _add_plot(sub):
     p = sub.add_parser("plot", help="convergence plot (metric vs iteration and vs seconds)")
     p.add_argument("--out", default="runs", help="results folder (default: ./runs)")
     p.add_argument("--metric", default="w2", help="metric to plot (default: w2)")
-    p.add_argument("--to", required=True, help="image file to write (.png, .svg or .pdf)")
+    p.add_argument("--to", required=True, action="append",
+                   help="image file to write (.png, .svg or .pdf); repeat for several formats")
     p.set_defaults(func=_cmd_plot)
 
 
 def _cmd_plot(args) -> int:
-    from kswgd.plots import save_convergence_plot
+    from kswgd.plots import convergence_figure_of, save_figure
 
     try:
-        print(save_convergence_plot(args.out, args.to, args.metric))
+        for path in save_figure(convergence_figure_of(args.out, args.metric), args.to):
+            print(path)
     except ValueError as err:
         raise ConfigError(str(err)) from err
+    return 0
+
+
+def _add_report(sub):
+    p = sub.add_parser("report", help="one self-contained HTML page of a results folder "
+                                      "(leaderboards, figures, provenance)")
+    p.add_argument("--out", default="runs", help="results folder (default: ./runs)")
+    p.add_argument("--to", required=True, help="HTML file to write, e.g. report.html")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from kswgd.report import write_report
+
+    print(write_report(args.out, args.to))
     return 0
 
 
@@ -326,7 +343,7 @@ def _minutes(m: float) -> str:
 
 # Subcommands are registered here, in the order `kswgd --help` shows them.
 _SUBCOMMANDS = [_add_list, _add_suites, _add_run, _add_leaderboard, _add_compare, _add_plot,
-                _add_publish, _add_datasets,
+                _add_report, _add_publish, _add_datasets,
                 _add_sample, _add_score, _add_spectra]
 
 

@@ -1,0 +1,368 @@
+"""``kswgd report``: one self-contained HTML page of a results folder.
+
+Per comparable group (same dataset, dataset parameters and budget;
+``kswgd.leaderboard.comparable_groups``): the leaderboard with its legend (rendered from the
+leaderboard module's Markdown), convergence figures of every metric against iteration and
+against sampler seconds with the floors, a scatter of the final particles over the reference
+(2-D and 3-D datasets), decoded image grids (datasets with ``decode_images``, e.g. ``digits``),
+ablation heatmaps for every pair of method parameters that vary within the group (final value
+of the group's first metric and sampler seconds), and the provenance of every run in a
+collapsible section.
+
+Figures are embedded as base64 PNG; the page has its CSS inline and no script, font or link to
+anything outside itself, so it opens from a file with no server and no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import itertools
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kswgd import plots
+
+#: Number of decoded images shown per method in an image grid.
+N_IMAGES = 12
+#: At most this many parameter pairs get a heatmap per method and group.
+MAX_HEATMAPS = 6
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;
+max-width:1200px;padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em}h2{font-size:1.3em;border-bottom:1px solid #ccc;padding-bottom:.2em;
+margin-top:2em}h3{font-size:1.05em;margin-top:1.4em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
+th,td{border:1px solid #ccc;padding:.25em .55em;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;height:auto;display:block;margin:.4em 0}
+code{background:#f4f4f4;padding:0 .2em}pre{background:#f7f7f7;padding:.6em;overflow:auto;
+font-size:.8em}details{margin:.5em 0}summary{cursor:pointer;font-weight:600}
+.legend{font-size:.85em;color:#444}.note{color:#666;font-size:.85em}nav li{margin:.1em 0}
+"""
+
+
+@dataclass
+class Sources:
+    """Where the report's inputs come from (a results folder in :func:`write_report`; plain
+    values in tests).
+
+    ``rows``: every checkpoint row (flat columns); ``floors``: the floors table;
+    ``manifests``: run_id → manifest; ``leaderboard``: (group header, group rows) → the
+    leaderboard's Markdown for the group; ``particles``: run_id → final particles or None;
+    ``dataset``: run_id → the run's dataset instance; ``reference``: run_id → the reference
+    points the run was scored against."""
+
+    rows: pd.DataFrame
+    floors: pd.DataFrame
+    manifests: Mapping[str, dict]
+    leaderboard: Callable[[Mapping, pd.DataFrame], str]
+    particles: Callable[[str], np.ndarray | None]
+    dataset: Callable[[str], object]
+    reference: Callable[[str], np.ndarray]
+
+
+# --- Markdown (the leaderboard's subset) to HTML ------------------------------------------------
+def _inline(text: str) -> str:
+    """Escape, then ``code``, **strong** and *emphasis*."""
+    out = html.escape(text, quote=True)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"(?<![\w*])\*([^*]+)\*(?![\w*])", r"<em>\1</em>", out)
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def markdown_to_html(md: str) -> str:
+    """Headings, pipe tables, bullet lists and paragraphs (the leaderboard's Markdown) as HTML;
+    all text escaped."""
+    out: list[str] = []
+    lines = md.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.strip():
+            i += 1
+        elif line.lstrip().startswith("|"):
+            block = []
+            while i < len(lines) and lines[i].lstrip().startswith("|"):
+                block.append(lines[i])
+                i += 1
+            head, body = _cells(block[0]), block[1:]
+            if body and set(body[0].replace("|", "").strip()) <= set("-: "):
+                body = body[1:]
+            out.append("<table><thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head)
+                       + "</tr></thead><tbody>")
+            for row in body:
+                out.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in _cells(row))
+                           + "</tr>")
+            out.append("</tbody></table>")
+        elif re.match(r"\s*[-*] ", line):
+            out.append('<ul class="legend">')
+            while i < len(lines) and re.match(r"\s*[-*] ", lines[i]):
+                out.append(f"<li>{_inline(lines[i].strip()[2:])}</li>")
+                i += 1
+            out.append("</ul>")
+        elif line.startswith("#"):
+            level = min(len(line) - len(line.lstrip("#")) + 2, 6)  # under the page's h2
+            out.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
+            i += 1
+        else:
+            para = []
+            while i < len(lines) and lines[i].strip() and not re.match(r"\s*([-*] |\||#)",
+                                                                         lines[i]):
+                para.append(lines[i].strip())
+                i += 1
+            out.append(f'<p class="legend">{_inline(" ".join(para))}</p>')
+    return "\n".join(out)
+
+
+# --- pieces ---------------------------------------------------------------------------------
+def _img(fig, alt: str) -> str:
+    data = base64.b64encode(plots.figure_bytes(fig, "png")).decode("ascii")
+    return f'<img alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,{data}">'
+
+
+def _first_runs(rows: pd.DataFrame) -> dict[str, str]:
+    """label → run_id of its lowest repetition (the run whose particles are shown)."""
+    final = rows.sort_values(["label", "repetition", "run_id"]).drop_duplicates("label")
+    return dict(zip(final["label"].astype(str), final["run_id"], strict=True))
+
+
+def _scatter(src: Sources, header: Mapping, rows: pd.DataFrame, title: str) -> str:
+    firsts = _first_runs(rows)
+    particles = {}
+    for label, rid in firsts.items():
+        p = src.particles(rid)
+        if p is not None:
+            particles[label] = p
+    if not particles or next(iter(particles.values())).shape[1] not in (2, 3):
+        return ""
+    reference = src.reference(next(iter(firsts.values())))
+    fig = plots.scatter_figure(particles, reference, title + " · final particles (repetition "
+                               "0) over the reference (grey)")
+    return "<h3>Final particles</h3>" + _img(fig, f"particles {title}")
+
+
+def _image_grid(src: Sources, rows: pd.DataFrame, title: str) -> str:
+    firsts = _first_runs(rows)
+    dataset = src.dataset(next(iter(firsts.values())))
+    decode = getattr(dataset, "decode_images", None)
+    if decode is None:
+        return ""
+    images = {}
+    for label, rid in firsts.items():
+        p = src.particles(rid)
+        if p is not None:
+            images[label] = decode(p[:N_IMAGES])
+    if not images:
+        return ""
+    ref = src.reference(next(iter(firsts.values())))
+    images = {"reference (held out)": decode(ref[:N_IMAGES]), **images}
+    top = max(float(np.max(v)) for v in images.values())
+    fig = plots.image_grid_figure(images, title + " · decoded final particles", vmax=top)
+    return "<h3>Decoded particles</h3>" + _img(fig, f"decoded particles {title}")
+
+
+def _cell_text(v) -> str:
+    return "—" if plots._missing(v) else plots._fmt_value(v)
+
+
+def varying_parameters(final: pd.DataFrame) -> list[str]:
+    """``method.<param>`` columns that take more than one value among one method's runs."""
+    cols = [c for c in final.columns if c.startswith("method.")]
+    return [c for c in cols if final[c].notna().any()
+            and final[c].map(_cell_text).nunique() > 1]
+
+
+def ablation_tables(final: pd.DataFrame, a: str, b: str, metric: str
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Heatmap tables over parameters ``a`` (rows) × ``b`` (columns) of one method's final rows:
+    per configuration (label) the mean over repetitions of ``metric`` and the median sampler
+    seconds; where a cell holds several configurations (another parameter varies too), the one
+    with the lowest mean metric is shown and the cell is marked. Returns (metric, seconds,
+    marks)."""
+    per = final.groupby("label").agg(value=(metric, "mean"), seconds=("seconds", "median"),
+                                     a=(a, "first"), b=(b, "first"))
+    per["a"], per["b"] = per["a"].map(_cell_text), per["b"].map(_cell_text)
+    per = per.sort_values("value", na_position="last")
+    counts = per.groupby(["a", "b"]).size()
+    best = per.drop_duplicates(["a", "b"])
+
+    def order(values):
+        def key(v):
+            try:
+                return (0, float(v), "")
+            except ValueError:
+                return (1, 0.0, v)
+        return sorted(set(values), key=key)
+
+    rows_, cols_ = order(best["a"]), order(best["b"])
+    tables = []
+    for col in ("value", "seconds"):
+        t = best.pivot(index="a", columns="b", values=col).reindex(index=rows_, columns=cols_)
+        t.index.name, t.columns.name = a.removeprefix("method."), b.removeprefix("method.")
+        tables.append(t.astype(float))
+    marks = (counts > 1).reindex(pd.MultiIndex.from_product([rows_, cols_]), fill_value=False)
+    marks = marks.unstack().reindex(index=rows_, columns=cols_).fillna(False).astype(bool)
+    return tables[0], tables[1], marks
+
+
+def _heatmaps(rows: pd.DataFrame, metrics: Sequence[str], title: str) -> str:
+    if not metrics:
+        return ""
+    metric = metrics[0]
+    last = rows.sort_values("iteration").groupby("run_id").tail(1)
+    parts = []
+    for method, final in last.groupby("method", sort=True):
+        params = varying_parameters(final)
+        pairs = [(a, b) for a, b in itertools.combinations(params, 2)
+                 if final[a].notna().any() and final[b].notna().any()][:MAX_HEATMAPS]
+        for a, b in pairs:
+            value, secs, marks = ablation_tables(final, a, b, metric)
+            if value.shape[0] < 2 and value.shape[1] < 2:
+                continue
+            fig = plots.heatmap_figure(
+                [(value, f"final {metric} (mean over repetitions)"),
+                 (secs, "sampler seconds (median)")],
+                f"{title} · {method}: {a.removeprefix('method.')} × "
+                f"{b.removeprefix('method.')}", marks=marks)
+            parts.append(_img(fig, f"ablation heatmap {method} {a} {b}"))
+    if not parts:
+        return ""
+    return ("<h3>Ablation heatmaps</h3><p class=\"note\">Each cell: one configuration; a "
+            "<code>*</code> marks a cell holding several configurations (another parameter "
+            "varies too), of which the one with the lowest final value is shown.</p>"
+            + "".join(parts))
+
+
+def _find(obj, names: Sequence[str]):
+    """The first value under any of ``names`` in a nested dict (depth-first)."""
+    if isinstance(obj, Mapping):
+        for name in names:
+            if name in obj and not isinstance(obj[name], Mapping):
+                return obj[name]
+        for v in obj.values():
+            found = _find(v, names)
+            if found is not None:
+                return found
+    return None
+
+
+def _provenance(src: Sources, rows: pd.DataFrame) -> str:
+    runs = rows.sort_values(["pilot", "label", "repetition", "run_id"]).drop_duplicates("run_id")
+    head = ["run", "label", "repetition", "pilot", "status", "commit", "CPU", "threads",
+            "versions"]
+    out = [f"<details><summary>Provenance of the {len(runs)} runs (commit, versions, CPU, "
+           "threads, spec)</summary><table><thead><tr>"
+           + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    specs = []
+    for _, r in runs.iterrows():
+        man = src.manifests.get(r["run_id"], {})
+        versions = _find(man, ["packages", "versions"]) or {}
+        cells = [r["run_id"], r["label"], r["repetition"], bool(r["pilot"]), r["status"],
+                 _find(man, ["git_commit", "commit"]), _find(man, ["cpu"]),
+                 _find(man, ["numba_threads", "threads"]),
+                 ", ".join(f"{k} {v}" for k, v in versions.items())
+                 if isinstance(versions, Mapping) else versions]
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        specs.append(f"<details><summary>{html.escape(str(r['run_id']))} · "
+                     f"{html.escape(str(r['label']))}</summary><pre>"
+                     f"{html.escape(json.dumps(man, indent=1, sort_keys=True, default=str))}"
+                     "</pre></details>")
+    out.append("</tbody></table>")
+    return "".join(out) + "".join(specs) + "</details>"
+
+
+def _group_section(src: Sources, index: int, header: Mapping, rows: pd.DataFrame) -> str:
+    ok = plots.results_rows(rows)
+    title = plots.group_title(header, rows)
+    budget = ", ".join(f"{k} = {int(header[k])}" for k in plots.BUDGET if k in header)
+    parts = [f'<section id="g{index}"><h2>{html.escape(title)}</h2>',
+             f'<p class="note">{html.escape(budget)}</p>',
+             markdown_to_html(src.leaderboard(header, rows))]
+    metrics = plots.metric_columns(ok)
+    if len(ok):
+        parts.append("<h3>Convergence</h3>")
+        for metric in metrics:
+            fig = plots.convergence_figure([(header, rows)], metric, src.floors)
+            parts.append(_img(fig, f"convergence of {metric}: {title}"))
+        parts.append(_scatter(src, header, ok, title))
+        parts.append(_image_grid(src, ok, title))
+        parts.append(_heatmaps(ok, metrics, title))
+    else:
+        parts.append('<p class="note">No finished run in this group.</p>')
+    parts.append(_provenance(src, rows))
+    parts.append("</section>")
+    return "\n".join(p for p in parts if p)
+
+
+def render_report(src: Sources, title: str = "kswgd report") -> str:
+    """The whole HTML page (a string)."""
+    from kswgd.leaderboard import comparable_groups
+
+    groups = comparable_groups(src.rows) if not src.rows.empty else []
+    nav = "".join(f'<li><a href="#g{i}">{html.escape(plots.group_title(h, r))}</a></li>'
+                  for i, (h, r) in enumerate(groups))
+    body = [_group_section(src, i, h, r) for i, (h, r) in enumerate(groups)]
+    if not groups:
+        body = ['<p class="note">No finished run.</p>']
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><nav><ul>{nav}</ul></nav>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+# --- a results folder -----------------------------------------------------------------------
+def folder_sources(out: Path) -> Sources:
+    """The report's inputs read from the results folder ``out`` (``kswgd.store``)."""
+    from functools import cache
+
+    from kswgd import leaderboard, registry, runner, store
+
+    out = Path(out)
+    manifests = store.load_manifests(out)
+
+    def spec(rid: str) -> dict:
+        return manifests[rid]["spec"]
+
+    @cache
+    def dataset_for(name: str, params_json: str):
+        return registry.get_dataset(name, **json.loads(params_json))
+
+    def dataset(rid: str):
+        s = spec(rid)
+        return dataset_for(s["dataset"], json.dumps(s["dataset_params"], sort_keys=True))
+
+    @cache
+    def reference(rid: str) -> np.ndarray:
+        return runner.reference_points(spec(rid), dataset(rid))
+
+    def particles(rid: str) -> np.ndarray | None:
+        path = out / "runs" / rid / "particles.npy"
+        return np.load(path, allow_pickle=False) if path.exists() else None
+
+    def board(header: Mapping, rows: pd.DataFrame) -> str:
+        return leaderboard.group_markdown(header, rows, store.load_floors(out))
+
+    return Sources(rows=store.load_rows(out), floors=store.load_floors(out),
+                   manifests=manifests, leaderboard=board, particles=particles,
+                   dataset=dataset, reference=reference)
+
+
+def write_report(out: Path, path: Path) -> Path:
+    """Write the HTML report of the results folder ``out`` to ``path`` (atomically)."""
+    from kswgd import store
+
+    text = render_report(folder_sources(out), title=f"kswgd report: {Path(out)}")
+    store.write_text(Path(path), text)
+    return Path(path)
