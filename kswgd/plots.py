@@ -9,15 +9,15 @@
 
 Runs are only drawn together when they are comparable (same dataset, dataset parameters and
 budget; ``kswgd.leaderboard.comparable_groups``). Every method label has one colour and marker
-in every figure (:func:`method_style`). Matplotlib is imported lazily with the Agg backend, so
-importing this module costs nothing and needs no display.
+in every figure of a report (:func:`method_styles`). Matplotlib is imported lazily with the Agg
+backend, so importing this module costs nothing and needs no display.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +32,42 @@ METHOD_STYLES: dict[str, tuple[str, str]] = {
     "mala": ("#cc79a7", "D"),
     "lawgd": ("#56b4e9", "P"),
 }
-#: Colours and markers for any other label (ablation entries, new plug-ins), picked by hash.
-PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442",
-           "#000000", "#7f3c8d", "#11a579", "#3969ac", "#e73f74", "#80ba5a", "#a5aa99")
+#: Colours for any other label (ablation entries, new plug-ins): distinct from each other and
+#: from the reference's grey, readable on white.
+PALETTE = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#000000",
+           "#7f3c8d", "#e73f74", "#8c564b", "#17becf", "#bcbd22", "#1b3a8c", "#6b8e23")
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p")
+
+
+def method_styles(labels: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """(colour, marker) of every method label of a set of results: the one mapping that every
+    figure of a report uses.
+
+    Shipped method names keep :data:`METHOD_STYLES`. Every other label, in sorted order, takes
+    the first free (colour, marker) pair at or after a slot chosen by the SHA-256 of the label
+    (independent of ``PYTHONHASHSEED``), trying colours not used yet before reusing a colour
+    with another marker. The result depends only on the set of labels, not on their order."""
+    labels = sorted({str(x) for x in labels})
+    styles = {lab: METHOD_STYLES[lab] for lab in labels if lab in METHOD_STYLES}
+    pairs = [(PALETTE[k % len(PALETTE)], MARKERS[(k + k // len(PALETTE)) % len(MARKERS)])
+             for k in range(len(PALETTE) * len(MARKERS))]
+    for lab in labels:
+        if lab in styles:
+            continue
+        start = int.from_bytes(hashlib.sha256(lab.encode()).digest()[:8], "big") % len(pairs)
+        probe = pairs[start:] + pairs[:start]
+        used_colours = {c for c, _ in styles.values()}
+        used = set(styles.values())
+        free = ([p for p in probe if p[0] not in used_colours]
+                or [p for p in probe if p not in used] or probe)
+        styles[lab] = free[0]
+    return styles
+
+
+def method_style(label: str) -> tuple[str, str]:
+    """(colour, marker) of a label drawn on its own (:func:`method_styles` of one label)."""
+    return method_styles([label])[str(label)]
+
 
 #: Columns of a checkpoint row that are neither metrics nor spec (see ``kswgd.store``).
 _NOT_METRICS = {"run_id", "suite", "dataset", "method", "label", "uses", "n_particles",
@@ -44,16 +76,6 @@ _NOT_METRICS = {"run_id", "suite", "dataset", "method", "label", "uses", "n_part
 _PREFIXES = ("dataset.", "method.", "diag.", "health.")
 #: The budget columns, shown in titles as N (particles) and T (steps).
 BUDGET = ("n_particles", "n_steps", "n_train", "n_reference")
-
-
-def method_style(label: str) -> tuple[str, str]:
-    """(colour, marker) of a method label: fixed for the shipped methods, otherwise chosen by
-    the SHA-256 of the label, so the same label looks the same in every figure and every
-    process (independent of ``PYTHONHASHSEED`` and of which other labels are present)."""
-    if label in METHOD_STYLES:
-        return METHOD_STYLES[label]
-    h = hashlib.sha256(str(label).encode()).digest()
-    return PALETTE[h[0] % len(PALETTE)], MARKERS[h[1] % len(MARKERS)]
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
@@ -135,16 +157,18 @@ def _positive(values) -> bool:
 
 
 def draw_convergence(ax_iter, ax_secs, rows: pd.DataFrame, metric: str,
-                     floors: Mapping[str, tuple] | None = None) -> None:
+                     floors: Mapping[str, tuple] | None = None,
+                     styles: Mapping[str, tuple[str, str]] | None = None) -> None:
     """Draw one group's convergence curves for ``metric`` on two axes: mean over repetitions
     (line, markers at checkpoints) with the min–max band, against iteration and against the
     median cumulative sampler seconds at each checkpoint; floors as horizontal lines."""
     data = results_rows(rows)
+    styles = styles or method_styles(data["label"])
     seen = list(data[metric].dropna()) if metric in data else []
     for label, g in data.groupby("label", sort=True):
         if metric not in g or g[metric].isna().all():
             continue
-        colour, marker = method_style(str(label))
+        colour, marker = styles[str(label)]
         by_it = g.groupby("iteration")
         mean, lo, hi = by_it[metric].mean(), by_it[metric].min(), by_it[metric].max()
         xs = {"iteration": mean.index.to_numpy(), "seconds": by_it["seconds"].median().to_numpy()}
@@ -168,23 +192,30 @@ def draw_convergence(ax_iter, ax_secs, rows: pd.DataFrame, metric: str,
         ax.set_xlabel(xlabel)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    if len(data):
-        ax_secs.set_xscale("symlog", linthresh=max(1e-3, float(data["seconds"].max()) * 1e-3))
+    positive = data.loc[data["seconds"] > 0, "seconds"]
+    if len(positive):
+        # linear from 0 to the first checkpoint's time, logarithmic beyond: methods whose
+        # speeds differ by orders of magnitude stay readable
+        ax_secs.set_xscale("symlog", linthresh=float(positive.min()), linscale=0.5)
         ax_secs.set_xlim(left=0)
 
 
 def convergence_figure(groups: Sequence[tuple[Mapping, pd.DataFrame]], metric: str,
-                       floors: pd.DataFrame | None = None):
+                       floors: pd.DataFrame | None = None,
+                       styles: Mapping[str, tuple[str, str]] | None = None):
     """A Figure with one row of two panels (vs iteration, vs sampler seconds) per comparable
-    group ``(header, rows)``; each row titled with suite, dataset, N, T and the metric."""
+    group ``(header, rows)``; each row titled with suite, dataset, N, T and the metric.
+    ``styles``: the label → (colour, marker) map (default: :func:`method_styles` of the
+    labels drawn)."""
     plt = _pyplot()
     groups = [(h, r) for h, r in groups if metric in r and r[metric].notna().any()]
     if not groups:
         raise ValueError(f"no finished run records the metric {metric!r}")
+    styles = styles or method_styles(lab for _, r in groups for lab in r["label"])
     fig, axes = plt.subplots(len(groups), 2, figsize=(11, 3.6 * len(groups)), squeeze=False)
     for row, (header, rows) in enumerate(groups):
         ax_i, ax_s = axes[row]
-        draw_convergence(ax_i, ax_s, rows, metric, floors_for(floors, header, metric))
+        draw_convergence(ax_i, ax_s, rows, metric, floors_for(floors, header, metric), styles)
         title = group_title(header, rows, metric)
         ax_i.set_title(title + " vs iteration", fontsize=9)
         ax_s.set_title(title + " vs sampler seconds", fontsize=9)
@@ -193,10 +224,12 @@ def convergence_figure(groups: Sequence[tuple[Mapping, pd.DataFrame]], metric: s
     return fig
 
 
-def scatter_figure(particles: Mapping[str, np.ndarray], reference: np.ndarray, title: str):
+def scatter_figure(particles: Mapping[str, np.ndarray], reference: np.ndarray, title: str,
+                   styles: Mapping[str, tuple[str, str]] | None = None):
     """One panel per method label: its final particles (method colour) over the reference
     (grey); 2-D or 3-D."""
     plt = _pyplot()
+    styles = styles or method_styles(particles)
     d = reference.shape[1]
     if d not in (2, 3):
         raise ValueError(f"a particle scatter needs a 2-D or 3-D dataset, got d = {d}")
@@ -208,17 +241,17 @@ def scatter_figure(particles: Mapping[str, np.ndarray], reference: np.ndarray, t
     hi = np.max([reference.max(axis=0)] + [p.max(axis=0) for p in particles.values()], axis=0)
     pad = 0.05 * (hi - lo + 1e-12)
     for k, label in enumerate(labels):
-        colour, marker = method_style(label)
+        colour, marker = styles[label]
         x = particles[label]
         if d == 2:
             ax = fig.add_subplot(nrow, ncol, k + 1)
-            ax.scatter(reference[:, 0], reference[:, 1], s=3, c="0.75", lw=0, label="reference")
-            ax.scatter(x[:, 0], x[:, 1], s=6, c=colour, marker=marker, lw=0, label=label)
+            ax.scatter(reference[:, 0], reference[:, 1], s=3, c="0.8", lw=0, label="reference")
+            ax.scatter(x[:, 0], x[:, 1], s=9, c=colour, marker=marker, lw=0, label=label)
             ax.set_aspect("equal", adjustable="box")
         else:
             ax = fig.add_subplot(nrow, ncol, k + 1, projection="3d")
-            ax.scatter(*reference.T, s=2, c="0.75", lw=0, label="reference")
-            ax.scatter(*x.T, s=5, c=colour, marker=marker, lw=0, label=label)
+            ax.scatter(*reference.T, s=2, c="0.8", lw=0, label="reference")
+            ax.scatter(*x.T, s=8, c=colour, marker=marker, lw=0, label=label)
             ax.set_zlim(lo[2] - pad[2], hi[2] + pad[2])
         ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
         ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
@@ -229,8 +262,10 @@ def scatter_figure(particles: Mapping[str, np.ndarray], reference: np.ndarray, t
     return fig
 
 
-def image_grid_figure(images: Mapping[str, np.ndarray], title: str, vmax: float | None = None):
-    """One row per label of (n, h, w) grey images (e.g. decoded digits), darkest = largest."""
+def image_grid_figure(images: Mapping[str, np.ndarray], title: str, vmax: float | None = None,
+                      styles: Mapping[str, tuple[str, str]] | None = None):
+    """One row per label of (n, h, w) grey images (e.g. decoded digits), darkest = largest;
+    a row label in its method colour when ``styles`` has it."""
     plt = _pyplot()
     labels = list(images)
     ncol = max(len(v) for v in images.values())
@@ -248,7 +283,7 @@ def image_grid_figure(images: Mapping[str, np.ndarray], title: str, vmax: float 
             else:
                 ax.axis("off")
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8,
-                              color=method_style(label)[0] if label in METHOD_STYLES else "k")
+                              color=(styles or {}).get(label, ("k",))[0])
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -332,5 +367,5 @@ def save_convergence_plot(out: Path, path: Path, metric: str = "w2") -> Path:
 
 __all__ = ["METHOD_STYLES", "convergence_figure", "convergence_figure_of", "draw_convergence",
            "figure_bytes", "floors_for", "group_title", "heatmap_figure", "image_grid_figure",
-           "method_style", "metric_columns", "results_rows", "save_convergence_plot",
-           "save_figure", "scatter_figure"]
+           "method_style", "method_styles", "metric_columns", "results_rows",
+           "save_convergence_plot", "save_figure", "scatter_figure"]

@@ -138,7 +138,7 @@ def _first_runs(rows: pd.DataFrame) -> dict[str, str]:
     return dict(zip(final["label"].astype(str), final["run_id"], strict=True))
 
 
-def _scatter(src: Sources, header: Mapping, rows: pd.DataFrame, title: str) -> str:
+def _scatter(src: Sources, rows: pd.DataFrame, title: str, styles: Mapping) -> str:
     firsts = _first_runs(rows)
     particles = {}
     for label, rid in firsts.items():
@@ -148,12 +148,12 @@ def _scatter(src: Sources, header: Mapping, rows: pd.DataFrame, title: str) -> s
     if not particles or next(iter(particles.values())).shape[1] not in (2, 3):
         return ""
     reference = src.reference(next(iter(firsts.values())))
-    fig = plots.scatter_figure(particles, reference, title + " · final particles (repetition "
-                               "0) over the reference (grey)")
+    fig = plots.scatter_figure(particles, reference, title + " · final particles (first "
+                               "repetition) over the reference (grey)", styles)
     return "<h3>Final particles</h3>" + _img(fig, f"particles {title}")
 
 
-def _image_grid(src: Sources, rows: pd.DataFrame, title: str) -> str:
+def _image_grid(src: Sources, rows: pd.DataFrame, title: str, styles: Mapping) -> str:
     firsts = _first_runs(rows)
     dataset = src.dataset(next(iter(firsts.values())))
     decode = getattr(dataset, "decode_images", None)
@@ -169,7 +169,8 @@ def _image_grid(src: Sources, rows: pd.DataFrame, title: str) -> str:
     ref = src.reference(next(iter(firsts.values())))
     images = {"reference (held out)": decode(ref[:N_IMAGES]), **images}
     top = max(float(np.max(v)) for v in images.values())
-    fig = plots.image_grid_figure(images, title + " · decoded final particles", vmax=top)
+    fig = plots.image_grid_figure(images, title + " · decoded final particles", vmax=top,
+                                  styles=styles)
     return "<h3>Decoded particles</h3>" + _img(fig, f"decoded particles {title}")
 
 
@@ -283,7 +284,8 @@ def _provenance(src: Sources, rows: pd.DataFrame) -> str:
     return "".join(out) + "".join(specs) + "</details>"
 
 
-def _group_section(src: Sources, index: int, header: Mapping, rows: pd.DataFrame) -> str:
+def _group_section(src: Sources, index: int, header: Mapping, rows: pd.DataFrame,
+                   styles: Mapping) -> str:
     ok = plots.results_rows(rows)
     title = plots.group_title(header, rows)
     budget = ", ".join(f"{k} = {int(header[k])}" for k in plots.BUDGET if k in header)
@@ -294,10 +296,10 @@ def _group_section(src: Sources, index: int, header: Mapping, rows: pd.DataFrame
     if len(ok):
         parts.append("<h3>Convergence</h3>")
         for metric in metrics:
-            fig = plots.convergence_figure([(header, rows)], metric, src.floors)
+            fig = plots.convergence_figure([(header, rows)], metric, src.floors, styles)
             parts.append(_img(fig, f"convergence of {metric}: {title}"))
-        parts.append(_scatter(src, header, ok, title))
-        parts.append(_image_grid(src, ok, title))
+        parts.append(_scatter(src, ok, title, styles))
+        parts.append(_image_grid(src, ok, title, styles))
         parts.append(_heatmaps(ok, metrics, title))
     else:
         parts.append('<p class="note">No finished run in this group.</p>')
@@ -313,7 +315,9 @@ def render_report(src: Sources, title: str = "kswgd report") -> str:
     groups = comparable_groups(src.rows) if not src.rows.empty else []
     nav = "".join(f'<li><a href="#g{i}">{html.escape(plots.group_title(h, r))}</a></li>'
                   for i, (h, r) in enumerate(groups))
-    body = [_group_section(src, i, h, r) for i, (h, r) in enumerate(groups)]
+    # one label -> (colour, marker) map for every figure of the page
+    styles = plots.method_styles(src.rows["label"]) if not src.rows.empty else {}
+    body = [_group_section(src, i, h, r, styles) for i, (h, r) in enumerate(groups)]
     if not groups:
         body = ['<p class="note">No finished run.</p>']
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -259,14 +259,22 @@ def test_floors_match_dataset_params_and_particle_count():
     assert plots.floors_for(floors, head, "mmd2") == {}
 
 
-def test_method_styles_are_fixed_and_distinct_for_shipped_methods():
+def test_method_styles_are_fixed_distinct_and_depend_only_on_the_set_of_labels():
     shipped = ["kswgd", "dmps", "svgd", "ula", "mala", "lawgd"]
-    styles = [plots.method_style(m) for m in shipped]
-    assert len({c for c, _ in styles}) == len(shipped)
-    assert len(set(styles)) == len(shipped)
-    assert plots.method_style("rbf400 r30") == plots.method_style("rbf400 r30")
-    colour, marker = plots.method_style("a new plug-in")
-    assert colour in plots.PALETTE and marker in plots.MARKERS
+    assert plots.method_styles(shipped) == plots.METHOD_STYLES
+    assert len({c for c, _ in plots.METHOD_STYLES.values()}) == len(shipped)
+    ablation = [f"rbf{f} r{r}" for f in (400, 800) for r in (10, 30, 60)] + ["poly10 r30"]
+    styles = plots.method_styles(ablation + ["kswgd", "ula"])
+    assert styles == plots.method_styles(list(reversed(ablation)) + ["ula", "kswgd", "ula"])
+    # 9 labels, 14 colours: every label its own colour
+    assert len({c for c, _ in styles.values()}) == len(styles)
+    assert styles["kswgd"] == plots.METHOD_STYLES["kswgd"]
+    assert all(c in plots.PALETTE and m in plots.MARKERS for c, m in styles.values())
+    # more labels than colours: colours repeat with another marker, pairs stay distinct
+    many = plots.method_styles(f"label {k}" for k in range(40))
+    assert len(set(many.values())) == 40
+    assert plots.method_style("a new plug-in") == plots.method_styles(["a new plug-in"])[
+        "a new plug-in"]
 
 
 def _line_styles(fig) -> dict[str, tuple]:
@@ -285,18 +293,19 @@ def test_each_label_keeps_its_colour_across_figures(groups_api):
     import matplotlib.pyplot
     rows = fabricate_rows()
     groups = leaderboard.comparable_groups(rows)
+    styles = plots.method_styles(rows["label"])
     seen: dict[str, set] = {}
     for metric in ("w2", "mmd2"):
         for group in groups:
             if metric not in group[1] or group[1][metric].isna().all():
                 continue
-            fig = plots.convergence_figure([group], metric, fabricate_floors())
-            for label, styles in _line_styles(fig).items():
-                seen.setdefault(label, set()).update(styles)
+            fig = plots.convergence_figure([group], metric, fabricate_floors(), styles)
+            for label, drawn_here in _line_styles(fig).items():
+                seen.setdefault(label, set()).update(drawn_here)
             matplotlib.pyplot.close(fig)
     assert "ula" in seen and "kswgd r5 F50" in seen and "dmps" in seen
-    for label, styles in seen.items():
-        assert styles == {plots.method_style(label)}, label
+    for label, drawn in seen.items():
+        assert drawn == {styles[label]}, label
 
 
 def test_convergence_figure_titles_floors_and_files(tmp_path, groups_api):
