@@ -72,17 +72,23 @@ def method_style(label: str) -> tuple[str, str]:
 #: Columns of a checkpoint row that are neither metrics nor spec (see ``kswgd.store``).
 _NOT_METRICS = {"run_id", "suite", "dataset", "method", "label", "uses", "n_particles",
                 "n_steps", "n_train", "n_reference", "repetition", "pilot", "root_seed", "code",
-                "status", "reason", "step_rule", "iteration", "seconds", "fit_seconds"}
+                "status", "reason", "step_rule", "metrics", "iteration", "seconds", "fit_seconds"}
 _PREFIXES = ("dataset.", "method.", "diag.", "health.")
 #: The budget columns, shown in titles as N (particles) and T (steps).
 BUDGET = ("n_particles", "n_steps", "n_train", "n_reference")
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
-    """The metric columns of a rows table, in table order: numeric columns that are not spec,
-    timing, diagnostic or health columns."""
-    return [c for c in df.columns if c not in _NOT_METRICS and not c.startswith(_PREFIXES)
-            and pd.api.types.is_numeric_dtype(df[c]) and df[c].notna().any()]
+    """The metrics recorded in a rows table that have values, in suite order (column
+    ``metrics``: each run's comma-joined metric names); without that column, every numeric
+    column that is not spec, timing, diagnostic or health."""
+    if "metrics" in df:
+        names = dict.fromkeys(m for ms in df["metrics"].dropna() for m in str(ms).split(",") if m)
+    else:
+        names = dict.fromkeys(c for c in df.columns if c not in _NOT_METRICS
+                              and not c.startswith(_PREFIXES)
+                              and pd.api.types.is_numeric_dtype(df[c]))
+    return [m for m in names if m in df and df[m].notna().any()]
 
 
 def results_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -123,17 +129,15 @@ def group_title(header: Mapping, rows: pd.DataFrame, what: str = "") -> str:
 
 
 def floors_for(floors: pd.DataFrame | None, header: Mapping, metric: str) -> dict[str, tuple]:
-    """{kind: (value, std)} of the floors recorded for a group's dataset, dataset parameters
-    and particle count and for ``metric`` (kinds "noise" and "data")."""
+    """{kind: (value, std)} of the floors recorded for ``metric`` and a group: every column
+    the group header shares with the floors table (dataset, its parameters, particle count,
+    reference and training sizes) must match; the number of steps does not matter. Kinds:
+    "noise" and "data"; failed floors (NaN) are left out."""
     if floors is None or floors.empty:
         return {}
-    sel = (floors["metric"] == metric) & (floors["dataset"] == header.get("dataset"))
-    if "n_particles" in header:
-        sel &= floors["n_particles"] == header["n_particles"]
+    sel = (floors["metric"] == metric) & floors["value"].notna()
     for key, value in header.items():
-        if key.startswith("dataset."):
-            if key not in floors:
-                return {}
+        if key in floors.columns and key != "n_steps":
             sel &= floors[key].isna() if _missing(value) else floors[key] == value
     out = {}
     for kind, g in floors[sel].groupby("kind", sort=False):

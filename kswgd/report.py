@@ -328,45 +328,42 @@ def render_report(src: Sources, title: str = "kswgd report") -> str:
 
 # --- a results folder -----------------------------------------------------------------------
 def folder_sources(out: Path) -> Sources:
-    """The report's inputs read from the results folder ``out`` (``kswgd.store``)."""
+    """The report's inputs read from the results folder ``out`` (``kswgd.store``); the
+    reference points are the runner's own (its session of the run's spec), so no seed is
+    derived here."""
     from functools import cache
 
-    from kswgd import leaderboard, registry, runner, store
+    from kswgd import leaderboard, runner, store
+    from kswgd.spec import RunSpec
 
     out = Path(out)
     manifests = store.load_manifests(out)
 
-    def spec(rid: str) -> dict:
-        return manifests[rid]["spec"]
-
     @cache
-    def dataset_for(name: str, params_json: str):
-        return registry.get_dataset(name, **json.loads(params_json))
-
-    def dataset(rid: str):
-        s = spec(rid)
-        return dataset_for(s["dataset"], json.dumps(s["dataset_params"], sort_keys=True))
-
-    @cache
-    def reference(rid: str) -> np.ndarray:
-        return runner.reference_points(spec(rid), dataset(rid))
+    def session(rid: str):
+        return runner.session_for(RunSpec.from_dict(manifests[rid]["spec"]))
 
     def particles(rid: str) -> np.ndarray | None:
-        path = out / "runs" / rid / "particles.npy"
+        path = store.run_dir(out, rid) / "particles.npy"
         return np.load(path, allow_pickle=False) if path.exists() else None
 
     def board(header: Mapping, rows: pd.DataFrame) -> str:
-        return leaderboard.group_markdown(header, rows, store.load_floors(out))
+        return leaderboard.leaderboard_markdown(out, sorted(set(rows["run_id"])))
 
     return Sources(rows=store.load_rows(out), floors=store.load_floors(out),
                    manifests=manifests, leaderboard=board, particles=particles,
-                   dataset=dataset, reference=reference)
+                   dataset=lambda rid: session(rid).dataset,
+                   reference=lambda rid: session(rid).ctx.reference)
 
 
 def write_report(out: Path, path: Path) -> Path:
     """Write the HTML report of the results folder ``out`` to ``path`` (atomically)."""
     from kswgd import store
+    from kswgd.params import ConfigError
 
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"report file {path} is a folder: give a file name, e.g. report.html")
     text = render_report(folder_sources(out), title=f"kswgd report: {Path(out)}")
-    store.write_text(Path(path), text)
-    return Path(path)
+    store.write_text(path, text)
+    return path

@@ -35,6 +35,7 @@ def fabricate_rows(seed: int = 0) -> pd.DataFrame:
                 "uses": "trajectories", "n_particles": n, "n_steps": 10, "n_train": 200,
                 "n_reference": 150, "repetition": -1 if pilot else rep, "pilot": pilot,
                 "root_seed": 7, "code": "abc", "status": status,
+                "metrics": "w2,mmd2" if dataset == "digits" else "w2",
                 "reason": None if status == "ok" else "FloatingPointError: diverged"}
         start = 1.0 + rng.random()
         for k, it in enumerate((0, 5, 10)):
@@ -256,6 +257,8 @@ def test_floors_match_dataset_params_and_particle_count():
     assert plots.floors_for(floors, head, "w2") == {"noise": (0.3, 0.02), "data": (0.2, 0.01)}
     assert plots.floors_for(floors, {**head, "dataset.d": 3}, "w2") == {"noise": (9.0, 0.1)}
     assert plots.floors_for(floors, {**head, "n_particles": 60}, "w2") == {}
+    assert plots.floors_for(floors, {**head, "n_steps": 99}, "w2") == {
+        "noise": (0.3, 0.02), "data": (0.2, 0.01)}
     assert plots.floors_for(floors, head, "mmd2") == {}
 
 
