@@ -211,8 +211,8 @@ def test_every_image_is_an_embedded_png(page_text):
 def test_tables_have_one_row_per_label_and_text_is_escaped(page_text):
     page = parse(page_text)
     boards = [t for t in page.tables if t[0] == ["method", "runs"]]
-    # groups in order: digits N=40, gaussian N=40, gaussian N=60
-    assert [[r[0] for r in t[1:]] for t in boards] == [
+    # one table per group (digits N=40, gaussian N=40, gaussian N=60), in any order
+    assert sorted([r[0] for r in t[1:]] for t in boards) == [
         ["dmps"],
         ["kswgd r10 F100", "kswgd r10 F50", "kswgd r5 F100", "kswgd r5 F50", "svgd",
          "ula <b>&"],
@@ -221,7 +221,7 @@ def test_tables_have_one_row_per_label_and_text_is_escaped(page_text):
     assert "synthetic &lt;report&gt;" in page_text
     # provenance: one row per run, pilot and failed runs included
     prov = [t for t in page.tables if t[0][:2] == ["run", "label"]]
-    assert [len(t) - 1 for t in prov] == [2, 12, 2]
+    assert sorted(len(t) - 1 for t in prov) == [2, 2, 12]
     assert {r[5] for t in prov for r in t[1:]} == {"0123abc"}
     assert "Test CPU &lt;x&gt;" in page_text
 
