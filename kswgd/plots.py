@@ -212,7 +212,8 @@ def convergence_figure(groups: Sequence[tuple[Mapping, pd.DataFrame]], metric: s
     ``styles``: the label → (colour, marker) map (default: :func:`method_styles` of the
     labels drawn)."""
     plt = _pyplot()
-    groups = [(h, r) for h, r in groups if metric in r and r[metric].notna().any()]
+    groups = [(h, r) for h, r in groups
+              if metric in r and results_rows(r)[metric].notna().any()]
     if not groups:
         raise ValueError(f"no finished run records the metric {metric!r}")
     styles = styles or method_styles(lab for _, r in groups for lab in r["label"])
