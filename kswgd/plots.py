@@ -106,10 +106,30 @@ def _fmt_value(v) -> str:
 
 
 def dataset_text(header: Mapping) -> str:
-    """``name (p=v, ...)`` from a group header's ``dataset`` and ``dataset.<param>`` keys."""
-    params = [f"{k.split('.', 1)[1]}={_fmt_value(v)}" for k, v in header.items()
-              if k.startswith("dataset.") and not _missing(v)]
-    return f"{header.get('dataset', '?')}" + (f" ({', '.join(params)})" if params else "")
+    """``name (p=v, ...)`` from a group header's ``dataset`` and ``dataset.<param>`` keys,
+    naming only the parameters that differ from the dataset's defaults (all of them for a
+    dataset the registry does not know)."""
+    from kswgd import registry
+
+    name = str(header.get("dataset", "?"))
+    cls = registry.datasets().get(name)
+    defaults = dict(getattr(cls, "parameters", {}) or {})
+    params = []
+    for k, v in header.items():
+        if not k.startswith("dataset.") or _missing(v):
+            continue
+        key = k.split(".", 1)[1]
+        if key in defaults and _same(defaults[key], v):
+            continue
+        params.append(f"{key}={_fmt_value(v)}")
+    return name + (f" ({', '.join(params)})" if params else "")
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b) or float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
 
 
 def _missing(v) -> bool:
@@ -200,7 +220,7 @@ def draw_convergence(ax_iter, ax_secs, rows: pd.DataFrame, metric: str,
     if len(positive):
         # linear from 0 to the first checkpoint's time, logarithmic beyond: methods whose
         # speeds differ by orders of magnitude stay readable
-        ax_secs.set_xscale("symlog", linthresh=float(positive.min()), linscale=0.5)
+        ax_secs.set_xscale("symlog", linthresh=float(positive.min()), linscale=1.0)
         ax_secs.set_xlim(left=0)
 
 
@@ -208,24 +228,26 @@ def convergence_figure(groups: Sequence[tuple[Mapping, pd.DataFrame]], metric: s
                        floors: pd.DataFrame | None = None,
                        styles: Mapping[str, tuple[str, str]] | None = None):
     """A Figure with one row of two panels (vs iteration, vs sampler seconds) per comparable
-    group ``(header, rows)``; each row titled with suite, dataset, N, T and the metric.
+    group ``(header, rows)``, each row headed by the suite, dataset, N, T and the metric.
     ``styles``: the label → (colour, marker) map (default: :func:`method_styles` of the
     labels drawn)."""
+    import textwrap
+
     plt = _pyplot()
     groups = [(h, r) for h, r in groups
               if metric in r and results_rows(r)[metric].notna().any()]
     if not groups:
         raise ValueError(f"no finished run records the metric {metric!r}")
     styles = styles or method_styles(lab for _, r in groups for lab in r["label"])
-    fig, axes = plt.subplots(len(groups), 2, figsize=(11, 3.6 * len(groups)), squeeze=False)
-    for row, (header, rows) in enumerate(groups):
-        ax_i, ax_s = axes[row]
+    fig = plt.figure(figsize=(11, 3.9 * len(groups)), layout="constrained")
+    rows_of = fig.subfigures(len(groups), 1, squeeze=False)[:, 0]
+    for sub, (header, rows) in zip(rows_of, groups, strict=True):
+        ax_i, ax_s = sub.subplots(1, 2)
         draw_convergence(ax_i, ax_s, rows, metric, floors_for(floors, header, metric), styles)
-        title = group_title(header, rows, metric)
-        ax_i.set_title(title + " vs iteration", fontsize=9)
-        ax_s.set_title(title + " vs sampler seconds", fontsize=9)
+        sub.suptitle(textwrap.fill(group_title(header, rows, metric), 110), fontsize=10)
+        ax_i.set_title(f"{metric} vs iteration", fontsize=9)
+        ax_s.set_title(f"{metric} vs sampler seconds", fontsize=9)
         ax_i.legend(fontsize=7, loc="best")
-    fig.tight_layout()
     return fig
 
 
@@ -262,9 +284,15 @@ def scatter_figure(particles: Mapping[str, np.ndarray], reference: np.ndarray, t
         ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
         ax.set_title(label, fontsize=9, color=colour)
         ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_wrap(title, 25 * ncol), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return textwrap.fill(text, max(int(width), 40))
 
 
 def image_grid_figure(images: Mapping[str, np.ndarray], title: str, vmax: float | None = None,
@@ -289,7 +317,7 @@ def image_grid_figure(images: Mapping[str, np.ndarray], title: str, vmax: float 
                 ax.axis("off")
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8,
                               color=(styles or {}).get(label, ("k",))[0])
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_wrap(title, 8 * ncol + 15), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -318,7 +346,7 @@ def heatmap_figure(panels: Sequence[tuple[pd.DataFrame, str]], title: str,
                     ax.text(j, i, f"{v:.3g}{star}", ha="center", va="center", fontsize=8,
                             color="w" if v < mid else "k")
         fig.colorbar(im, ax=ax, label=label)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_wrap(title, 45 * len(panels)), fontsize=10)
     fig.tight_layout()
     return fig
 
