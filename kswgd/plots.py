@@ -1,9 +1,10 @@
 """Figures of a results folder, built from the flat result columns (``kswgd.store.load_rows``):
 
 - convergence: a metric against iteration and against cumulative sampler seconds (metric
-  evaluation excluded), mean over repetitions with the min–max band, the noise floor (fresh
-  exact draws of π of the particles' size: dashed line, ± one std shaded) and, when recorded,
-  the data floor (the training points' own score: dotted line);
+  evaluation excluded; the axis is linear up to the decade below the first checkpoint and
+  logarithmic beyond), mean over repetitions with the min–max band, the noise floor (fresh
+  exact draws of π of the particles' size: dashed line, ± one std over its seeds shaded) and,
+  when recorded, the data floor (the training points' own score: dotted line);
 - particle scatters over the reference (2-D and 3-D datasets), decoded image grids (datasets
   with a decoder, e.g. ``digits``), ablation heatmaps over two method parameters.
 
@@ -207,8 +208,10 @@ def draw_convergence(ax_iter, ax_secs, rows: pd.DataFrame, metric: str,
         seen.append(value)
         for ax in (ax_iter, ax_secs):
             ax.axhline(value, color="k", ls=style, lw=1, label=f"{kind} floor")
-            if np.isfinite(std) and std > 0:
-                ax.axhspan(value - std, value + std, color="k", alpha=0.07, lw=0)
+            # the noise floor's ± one std (over its seeds) is shaded: within it a method is
+            # as close to π as N exact draws
+            if kind == "noise" and np.isfinite(std) and std > 0:
+                ax.axhspan(value - std, value + std, color="k", alpha=0.08, lw=0)
     log = _positive(seen)
     for ax, xlabel in ((ax_iter, "iteration"), (ax_secs, "sampler seconds")):
         if log:
@@ -218,9 +221,10 @@ def draw_convergence(ax_iter, ax_secs, rows: pd.DataFrame, metric: str,
         ax.grid(alpha=0.3)
     positive = data.loc[data["seconds"] > 0, "seconds"]
     if len(positive):
-        # linear from 0 to the first checkpoint's time, logarithmic beyond: methods whose
-        # speeds differ by orders of magnitude stay readable
-        ax_secs.set_xscale("symlog", linthresh=float(positive.min()), linscale=1.0)
+        # linear from 0 to the decade below the first checkpoint's time, logarithmic beyond:
+        # methods whose speeds differ by orders of magnitude stay readable
+        decade = 10.0 ** np.floor(np.log10(float(positive.min())))
+        ax_secs.set_xscale("symlog", linthresh=decade, linscale=0.5)
         ax_secs.set_xlim(left=0)
 
 
