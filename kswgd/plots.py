@@ -281,8 +281,8 @@ def scatter_figure(particles: Mapping[str, np.ndarray], reference: np.ndarray, t
             ax.set_aspect("equal", adjustable="box")
         else:
             ax = fig.add_subplot(nrow, ncol, k + 1, projection="3d")
-            ax.scatter(*reference.T, s=2, c="0.8", lw=0, label="reference")
-            ax.scatter(*x.T, s=8, c=colour, marker=marker, lw=0, label=label)
+            ax.scatter(*reference.T, s=3, c="0.7", lw=0, label="reference")
+            ax.scatter(*x.T, s=14, c=colour, marker=marker, lw=0, label=label)
             ax.set_zlim(lo[2] - pad[2], hi[2] + pad[2])
         ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
         ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
