@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kswgd.spec import SIGNED_METRICS
+
 #: Fixed styles of the shipped methods (colour-blind-safe Okabe–Ito colours).
 METHOD_STYLES: dict[str, tuple[str, str]] = {
     "kswgd": ("#0072b2", "o"),
@@ -212,7 +214,8 @@ def draw_convergence(ax_iter, ax_secs, rows: pd.DataFrame, metric: str,
             # as close to π as N exact draws
             if kind == "noise" and np.isfinite(std) and std > 0:
                 ax.axhspan(value - std, value + std, color="k", alpha=0.08, lw=0)
-    log = _positive(seen)
+    # signed metrics (unbiased estimates, ≈ 0 with either sign near π) never get a log axis
+    log = metric not in SIGNED_METRICS and _positive(seen)
     for ax, xlabel in ((ax_iter, "iteration"), (ax_secs, "sampler seconds")):
         if log:
             ax.set_yscale("log")

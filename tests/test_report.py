@@ -73,24 +73,6 @@ def fabricate_floors() -> pd.DataFrame:
     ])
 
 
-def _groups(df: pd.DataFrame):
-    """Group rows by dataset, its parameters and budget (what comparable_groups promises)."""
-    keys = ["dataset", *[c for c in df if c.startswith("dataset.")], *plots.BUDGET]
-    out = []
-    for _, g in df.groupby(keys[0], sort=True):
-        g = g.dropna(axis=1, how="all")
-        ks = [k for k in keys if k in g]
-        for vals, sub in g.groupby(ks, sort=True):
-            out.append((dict(zip(ks, vals, strict=True)), sub))
-    return out
-
-
-@pytest.fixture
-def groups_api(monkeypatch):
-    if not hasattr(leaderboard, "comparable_groups"):
-        monkeypatch.setattr(leaderboard, "comparable_groups", _groups, raising=False)
-
-
 def fake_board(header, rows) -> str:
     labels = sorted(set(rows.loc[~rows["pilot"], "label"]))
     return ("| method | runs |\n|---|---|\n"
@@ -170,13 +152,7 @@ def parse(text: str) -> Page:
 
 @pytest.fixture(scope="module")
 def page_text():
-    mp = pytest.MonkeyPatch()
-    if not hasattr(leaderboard, "comparable_groups"):
-        mp.setattr(leaderboard, "comparable_groups", _groups, raising=False)
-    try:
-        yield render_report(synthetic_sources(), title="synthetic <report>")
-    finally:
-        mp.undo()
+    return render_report(synthetic_sources(), title="synthetic <report>")
 
 
 def test_report_is_well_formed_and_self_contained(page_text):
@@ -292,7 +268,7 @@ def _line_styles(fig) -> dict[str, tuple]:
     return out
 
 
-def test_each_label_keeps_its_colour_across_figures(groups_api):
+def test_each_label_keeps_its_colour_across_figures():
     import matplotlib.pyplot
     rows = fabricate_rows()
     groups = leaderboard.comparable_groups(rows)
@@ -311,7 +287,7 @@ def test_each_label_keeps_its_colour_across_figures(groups_api):
         assert drawn == {styles[label]}, label
 
 
-def test_convergence_figure_titles_floors_and_files(tmp_path, groups_api):
+def test_convergence_figure_titles_floors_and_files(tmp_path):
     rows = fabricate_rows()
     groups = [g for g in leaderboard.comparable_groups(rows) if g[0]["dataset"] == "gaussian"]
     fig = plots.convergence_figure(groups, "w2", fabricate_floors())
@@ -336,3 +312,62 @@ def test_convergence_figure_titles_floors_and_files(tmp_path, groups_api):
         plots.save_figure(plots.convergence_figure(groups, "w2"), [tmp_path / "c.gif"])
     with pytest.raises(ValueError, match="no finished run records the metric 'ksd'"):
         plots.convergence_figure(groups, "ksd")
+
+
+TINY_2D = """
+name = "tiny2d"
+root_seed = 3
+repetitions = 1
+n_particles = 60
+n_steps = 6
+n_checkpoints = 2
+n_train = 1000
+n_reference = 200
+metrics = ["w2"]
+floor_seeds = 2
+
+[[datasets]]
+name = "gaussian"
+params = { d = 2 }
+
+[[methods]]
+name = "kswgd"
+params = { step = 0.5, rank = 3, dictionary = "poly", degree = 2 }
+
+[[methods]]
+name = "ula"
+params = { step = 0.05 }
+"""
+
+
+def test_report_command_on_a_real_results_folder(tmp_path, capsys):
+    """End to end: a tiny real sweep, then `kswgd report`: the real leaderboard's rows, a
+    convergence figure, the particle scatter over the runner's reference, provenance."""
+    import textwrap
+
+    from kswgd.cli import main
+    from kswgd.runner import run_suite
+    from kswgd.suite import load_suite
+
+    suite_file = tmp_path / "tiny2d.toml"
+    suite_file.write_text(textwrap.dedent(TINY_2D))
+    out = tmp_path / "out"
+    run_suite(load_suite(str(suite_file)), out, log=lambda s: None)
+    page_file = tmp_path / "report.html"
+    assert main(["report", "--out", str(out), "--to", str(page_file)]) == 0
+    text = page_file.read_text()
+    page = parse(text)
+    assert not page.errors and not page.stack
+    assert all(u.startswith(("#", "data:image/png;base64,")) for u in page.urls)
+    boards = [t for t in page.tables if t[0][0] == "method"]
+    assert len(boards) == 1
+    assert sorted(r[0] for r in boards[0][1:]) == ["data floor", "kswgd", "noise floor", "ula"]
+    alts = [img["alt"] for img in page.imgs]
+    assert any(a.startswith("convergence of w2") for a in alts)
+    assert any(a.startswith("particles") for a in alts)
+    for img in page.imgs:
+        assert base64.b64decode(img["src"].split(",", 1)[1]).startswith(PNG_MAGIC)
+    capsys.readouterr()
+    assert main(["report", "--out", str(tmp_path / "nowhere"), "--to", str(page_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nowhere" in err and "Traceback" not in err
