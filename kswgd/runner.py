@@ -30,11 +30,13 @@ metric that cannot run on a dataset is stored as skipped with the reason. The sw
 from __future__ import annotations
 
 import hashlib
+import heapq
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -281,6 +283,17 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None) -> RunRe
     return RunResult(spec, frame, keep, manifest)
 
 
+def floor_record(spec: RunSpec, status: str = "ok", reason: str | None = None) -> dict:
+    """The floor record of a spec's target law and budget, without values yet (a failed
+    floor's whole record)."""
+    return {**{k: v for k, v in spec.columns().items()
+               if k == "dataset" or k.startswith("dataset.")},
+            "n_particles": spec.n_particles, "n_reference": spec.n_reference,
+            "n_train": spec.n_train, "floor_seeds": spec.floor_seeds,
+            "root_seed": spec.root_seed, "metrics": list(spec.metrics),
+            "code": spec.code, "status": status, "reason": reason}
+
+
 def compute_floors(spec: RunSpec) -> dict:
     """The floors a spec's runs are compared with (pure; the driver stores the record):
 
@@ -291,12 +304,7 @@ def compute_floors(spec: RunSpec) -> dict:
            (what learning from that data can at best reach at this particle count).
     A failing floor is a record with status "failed" and the reason.
     """
-    rec: dict = {**{k: v for k, v in spec.columns().items()
-                    if k == "dataset" or k.startswith("dataset.")},
-                 "n_particles": spec.n_particles, "n_reference": spec.n_reference,
-                 "n_train": spec.n_train, "floor_seeds": spec.floor_seeds,
-                 "root_seed": spec.root_seed, "metrics": list(spec.metrics),
-                 "code": spec.code, "status": "ok", "reason": None}
+    rec = floor_record(spec)
     try:
         session = session_for(spec)
         names = [m for m in spec.metrics if m != "copy"]
@@ -444,70 +452,91 @@ class SweepInterrupted(KeyboardInterrupt):
         self.finished, self.planned = finished, planned
 
 
-class Driver:
-    """Runs a plan into a results folder: floors, pilots, step choice, repetitions."""
+class LogProgress:
+    """The progress interface (``started``, ``finished``, ``skipped``, ``close``) as log lines:
+    what :func:`run_suite` reports through when it is given no progress display."""
 
-    def __init__(self, out: Path, plan: Plan, log: Callable[[str], None]):
-        self.out, self.plan, self.log = Path(out), plan, log
-        self.finished: set[str] = set()
-        self.extra = 0  # pilots added by grid extensions
+    def __init__(self, log: Callable[[str], None]):
+        self.log = log
 
-    def store(self, res: RunResult) -> None:
-        store.save_result(self.out, res.spec.run_id, res.rows, res.particles, res.manifest)
+    def started(self, desc: str) -> None:
+        pass
 
-    def run(self, spec: RunSpec, result: Callable[[], RunResult] | None = None,
-            quiet: bool = False) -> str:
-        """Execute and store a spec unless it is finished; returns its run id."""
-        rid = spec.run_id
-        step = spec.method_kw.get("step", np.nan)
-        tag = f"pilot h={step:g}" if spec.pilot else f"rep {spec.repetition}"
-        what = f"  {spec.dataset:16s} {spec.label:10s} {tag}"
-        if store.is_finished(self.out, rid):
-            if not quiet:
-                self.log(f"{what}: done before ({rid})")
+    def finished(self, desc: str, status: str, seconds: float) -> None:
+        self.log(f"  {desc}: {status} in {seconds:.1f} s")
+
+    def skipped(self, desc: str) -> None:
+        self.log(f"  {desc}: done before")
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(eq=False)
+class Task:
+    """One unit of work for an executor: a run (``kind`` "run") or a floor ("floor"), what to
+    do once its result is stored (``then``), its queue priority and how often it was sent."""
+
+    kind: str
+    spec: RunSpec
+    then: Callable[[], None] | None
+    priority: tuple
+    attempts: int = 0
+    t0: float = 0.0
+
+    @property
+    def desc(self) -> str:
+        return describe(self.spec)
+
+
+def describe(spec: RunSpec) -> str:
+    """One-line name of a run: dataset, label, pilot step or repetition, run id."""
+    step = spec.method_kw.get("step", np.nan)
+    tag = f"pilot h={step:g}" if spec.pilot else f"rep {spec.repetition}"
+    return f"{spec.dataset:16s} {spec.label:10s} {tag} ({spec.run_id})"
+
+
+class StepSearch:
+    """The step-size rule of one method plan as a state machine, so its pilots can run in
+    parallel: the grid's pilots are independent; once all have reported, :meth:`next_step`
+    gives the grid extension to try (one at a time, each depending on the previous scores) or
+    None when the choice is made. The rule is described at :func:`choose_step_pilots`."""
+
+    def __init__(self, mp: MethodPlan):
+        self.mp = mp
+        self.scores: dict[float, float] = {}
+        self.reasons: dict[float, str] = {}
+        self.waiting = len(mp.grid)
+        self.extensions = 0
+        grid = sorted(mp.grid)
+        self.single = len(grid) == 1
+        self.up = grid[-1] / grid[-2] if len(grid) > 1 else 3.0
+        self.down = grid[1] / grid[0] if len(grid) > 1 else 3.0
+
+    def record(self, step: float, value: float | None, why: str | None) -> None:
+        if value is None:
+            self.reasons[step] = why
         else:
-            t0 = time.perf_counter()
-            res = result() if result is not None else execute(spec, self.log)
-            self.store(res)
-            if not quiet:
-                self.log(f"{what}: {res.status} in {time.perf_counter() - t0:.1f} s ({rid})")
-        self.finished.add(rid)
-        return rid
+            self.scores[step] = value
+        self.waiting -= 1
 
-    def floor(self, spec: RunSpec) -> None:
-        path = self.out / "floors" / floor_file(spec)
-        if not path.exists():
-            rec = compute_floors(spec)
-            store.write_json(path, rec)
-            if rec["status"] != "ok":
-                self.log(f"  {spec.dataset:16s} floors failed: {rec['reason']}")
-
-    def pilot_score(self, spec: RunSpec) -> tuple[float | None, str | None]:
-        """(final value of the first metric, None) of a finished pilot, or (None, reason)."""
-        rid = self.run(spec)
-        man = store.load_manifest(self.out, rid)
-        if man["status"] != "ok" or not spec.metrics:
-            return None, man["reason"] or "no metric"
-        rows = pd.read_parquet(store.run_dir(self.out, rid) / "rows.parquet")
-        value = float(rows.sort_values("iteration")[spec.metrics[0]].iloc[-1])
-        return (value, None) if np.isfinite(value) else (None, "non-finite pilot score")
-
-    def tune(self, mp: MethodPlan) -> float | None:
-        """The step-size rule; returns the chosen step, or None when every pilot failed."""
-        scores, reasons = choose_step_pilots(mp, self.pilot_score, self)
-        metric = mp.base.metrics[0] if mp.base.metrics else "-"
-        chosen = choose_step(scores)
-        store.write_json(step_record_path(self.out, mp),
-                         {"dataset": mp.base.dataset, "method": mp.base.method,
-                          "label": mp.base.label, "params": mp.base.method_kw,
-                          "metric": metric, "grid": list(mp.grid),
-                          "tried": sorted(set(scores) | set(reasons)),
-                          "pilot_scores": scores, "pilot_failures": reasons,
-                          "chosen": chosen})
-        self.log(f"  {mp.base.dataset:16s} {mp.base.label:10s} step "
-                 f"{'none' if chosen is None else f'{chosen:g}'} (pilot {metric}: "
-                 + ", ".join(f"{h:g}→{v:.3g}" for h, v in sorted(scores.items())) + ")")
-        return chosen
+    def next_step(self) -> float | None:
+        """The next pilot step beyond the edge of the steps tried, or None (done)."""
+        if self.waiting or self.extensions >= MAX_GRID_EXTENSIONS:
+            return None
+        best = choose_step(self.scores)
+        tried = sorted(set(self.scores) | set(self.reasons))
+        if best is None or len(tried) < 2 and not self.single:
+            return None
+        if best == tried[-1]:
+            step = float(f"{tried[-1] * self.up:.6g}")
+        elif best == tried[0]:
+            step = float(f"{tried[0] / self.down:.6g}")
+        else:
+            return None
+        self.extensions += 1
+        self.waiting += 1
+        return step
 
 
 def choose_step(scores: dict[float, float]) -> float | None:
@@ -519,40 +548,211 @@ def choose_step(scores: dict[float, float]) -> float | None:
 
 
 def choose_step_pilots(mp: MethodPlan, score, driver: Driver | None = None):
-    """Run the pilots of the step-size rule: every step of the grid, then, while the best step
-    is the largest (smallest) step tried, one more step beyond it at the grid's outer ratio
-    (the ratio of its two outermost steps on that side, 3 for a one-step grid), at most
-    MAX_GRID_EXTENSIONS times per side. Returns ({step: score}, {step: failure reason})."""
-    scores: dict[float, float] = {}
-    reasons: dict[float, str] = {}
-
-    def try_step(h: float) -> None:
-        value, why = score(mp.pilot(h))
-        if value is None:
-            reasons[h] = why
-        else:
-            scores[h] = value
-
+    """Run the pilots of the step-size rule one after another: every step of the grid, then,
+    while the best step is the largest (smallest) step tried, one more step beyond it at the
+    grid's outer ratio (the ratio of its two outermost steps on that side, 3 for a one-step
+    grid), at most MAX_GRID_EXTENSIONS times per side. ``score(spec)`` gives (value, None) or
+    (None, reason). Returns ({step: score}, {step: failure reason}). The driver runs the same
+    rule (:class:`StepSearch`) with the grid's pilots in parallel."""
+    search = StepSearch(mp)
     for h in mp.grid:
-        try_step(h)
-    grid = sorted(mp.grid)
-    up = grid[-1] / grid[-2] if len(grid) > 1 else 3.0
-    down = grid[1] / grid[0] if len(grid) > 1 else 3.0
-    for _ in range(MAX_GRID_EXTENSIONS):
-        best = choose_step(scores)
-        tried = sorted(set(scores) | set(reasons))
-        if best is None or len(tried) < 2 and len(grid) > 1:
-            break
-        if best == tried[-1]:
-            h = float(f"{tried[-1] * up:.6g}")
-        elif best == tried[0]:
-            h = float(f"{tried[0] / down:.6g}")
-        else:
-            break
+        search.record(h, *score(mp.pilot(h)))
+    while (h := search.next_step()) is not None:
         if driver is not None:
             driver.extra += 1
-        try_step(h)
-    return scores, reasons
+        search.record(h, *score(mp.pilot(h)))
+    return search.scores, search.reasons
+
+
+class Driver:
+    """Runs a plan into a results folder, the only writer. Tasks form a dependency graph:
+    floors and untuned methods' repetitions are ready at once; a tuned method's grid pilots
+    are ready at once, its grid extensions follow its scores, and its repetitions are queued
+    when its step is chosen. At most ``executor.slots`` tasks are in flight; the queue serves
+    pilots first (they gate repetitions), then floors and repetitions, each in plan order.
+    A task whose worker was lost is resubmitted once (:data:`kswgd.parallel.ATTEMPTS`), alone
+    (nothing else in flight, so a second loss is its own), then stored as a failed run with the
+    reason."""
+
+    def __init__(self, out: Path, plan: Plan, log: Callable[[str], None], executor=None,
+                 progress=None):
+        from kswgd.parallel import SerialExecutor
+
+        self.out, self.plan, self.log = Path(out), plan, log
+        self.executor = executor if executor is not None else SerialExecutor()
+        self.progress = progress if progress is not None else LogProgress(log)
+        self.finished: set[str] = set()
+        self.extra = 0  # pilots added by grid extensions
+        self.ids: dict[int, list[str]] = {}  # method plan index -> repetition ids
+        self._queue: list[tuple[tuple, int, Task]] = []
+        self._inflight: dict[Future, Task] = {}
+        self._seq = 0
+
+    # -- the graph -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Queue every task known before anything runs."""
+        seen: set[str] = set()
+        for i, mp in enumerate(self.plan.methods):
+            name = floor_file(mp.base)
+            if name not in seen:
+                seen.add(name)
+                if not (self.out / "floors" / name).exists():
+                    self._push(Task("floor", mp.base, None, (1, i)))
+            self.ids[i] = []
+            if mp.skip:
+                self.log(f"  {mp.base.dataset:16s} {mp.base.label:10s} skipped: {mp.skip}")
+                for spec in mp.runs():
+                    self.ids[i].append(self.stored(skipped_result(spec, mp.skip)))
+            elif mp.grid:
+                search = StepSearch(mp)
+                for h in mp.grid:
+                    self.pilot(i, search, h)
+            else:
+                for spec in mp.runs():
+                    self.ids[i].append(self.need(spec, (1, i)))
+
+    def pilot(self, i: int, search: StepSearch, step: float) -> None:
+        spec = search.mp.pilot(step)
+        self.need(spec, (0, i), lambda: self.pilot_done(i, search, step, spec))
+
+    def pilot_done(self, i: int, search: StepSearch, step: float, spec: RunSpec) -> None:
+        search.record(step, *self.pilot_score(spec))
+        if search.waiting:
+            return
+        nxt = search.next_step()
+        if nxt is not None:
+            self.extra += 1
+            self.pilot(i, search, nxt)
+        else:
+            self.tuned(i, search)
+
+    def tuned(self, i: int, search: StepSearch) -> None:
+        """Record the step choice and queue the repetitions (or store them as failed)."""
+        mp = search.mp
+        chosen = choose_step(search.scores)
+        tried = sorted(set(search.scores) | set(search.reasons))
+        metric = mp.base.metrics[0] if mp.base.metrics else "-"
+        store.write_json(step_record_path(self.out, mp),
+                         {"dataset": mp.base.dataset, "method": mp.base.method,
+                          "label": mp.base.label, "params": mp.base.method_kw,
+                          "metric": metric, "grid": list(mp.grid), "tried": tried,
+                          "pilot_scores": search.scores, "pilot_failures": search.reasons,
+                          "chosen": chosen})
+        self.log(f"  {mp.base.dataset:16s} {mp.base.label:10s} step "
+                 f"{'none' if chosen is None else f'{chosen:g}'} (pilot {metric}: "
+                 + ", ".join(f"{h:g}→{v:.3g}" for h, v in sorted(search.scores.items())) + ")")
+        if chosen is None:
+            reason = "every pilot step failed (" + "; ".join(
+                f"h={h:g}: {why}" for h, why in search.reasons.items()) + ")"
+            bad = mp.base.with_step(np.nan, "every pilot failed")
+            for rep in range(mp.repetitions):
+                self.ids[i].append(self.stored(failed_result(bad.with_repetition(rep), reason)))
+            return
+        rule = "rule: pilots over " + ", ".join(f"{h:g}" for h in tried)
+        for rep in range(mp.repetitions):
+            self.ids[i].append(self.need(mp.base.with_step(chosen, rule).with_repetition(rep),
+                                         (1, i)))
+
+    def need(self, spec: RunSpec, priority: tuple, then: Callable[[], None] | None = None) -> str:
+        """Make sure a run is stored: queue it unless finished before (then ``then`` at once)."""
+        rid = spec.run_id
+        if store.is_finished(self.out, rid):
+            self.progress.skipped(describe(spec))
+            self.finished.add(rid)
+            if then is not None:
+                then()
+        else:
+            self._push(Task("run", spec, then, priority))
+        return rid
+
+    def stored(self, res: RunResult) -> str:
+        """Store a result made by the driver itself (skipped or failed without running)."""
+        rid = res.spec.run_id
+        if store.is_finished(self.out, rid):
+            self.progress.skipped(describe(res.spec))
+        else:
+            self.store(res)
+            self.progress.finished(describe(res.spec), res.status, 0.0)
+        self.finished.add(rid)
+        return rid
+
+    def store(self, res: RunResult) -> None:
+        store.save_result(self.out, res.spec.run_id, res.rows, res.particles, res.manifest)
+
+    def pilot_score(self, spec: RunSpec) -> tuple[float | None, str | None]:
+        """(final value of the first metric, None) of a stored pilot, or (None, reason)."""
+        rid = spec.run_id
+        man = store.load_manifest(self.out, rid)
+        if man["status"] != "ok" or not spec.metrics:
+            return None, man["reason"] or "no metric"
+        rows = pd.read_parquet(store.run_dir(self.out, rid) / "rows.parquet")
+        value = float(rows.sort_values("iteration")[spec.metrics[0]].iloc[-1])
+        return (value, None) if np.isfinite(value) else (None, "non-finite pilot score")
+
+    # -- the loop --------------------------------------------------------------------------
+    def _push(self, task: Task) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (task.priority, self._seq, task))
+
+    def _submit(self, task: Task) -> None:
+        from kswgd.parallel import run_task
+
+        task.attempts += 1
+        task.t0 = time.perf_counter()
+        if task.kind == "run" and task.attempts == 1:
+            self.progress.started(task.desc)
+        fut = self.executor.submit(run_task, task.kind, task.spec, self.executor.threads,
+                                   self.executor.describe())
+        self._inflight[fut] = task
+
+    def _complete(self, task: Task, fut: Future) -> None:
+        from kswgd.parallel import ATTEMPTS
+
+        try:
+            result = fut.result()
+        except Exception as err:  # noqa: BLE001 - a lost worker, not a failing run
+            why = f"{type(err).__name__}: {err}".strip(": ")
+            if task.attempts < ATTEMPTS:
+                self.log(f"  {task.desc}: worker lost ({why}); submitted again")
+                self._push(replace(task, priority=(-1,) + task.priority))
+                return
+            why = f"worker lost {task.attempts} times ({why})"
+            result = (failed_result(task.spec, why) if task.kind == "run"
+                      else floor_record(task.spec, "failed", why))
+        if task.kind == "floor":
+            store.write_json(self.out / "floors" / floor_file(task.spec), result)
+            if result["status"] != "ok":
+                self.log(f"  {task.spec.dataset:16s} floors failed: {result['reason']}")
+        else:
+            self.store(result)
+            self.finished.add(task.spec.run_id)
+            if result.status == "failed":
+                self.log(f"  {task.desc}: failed: {result.manifest['reason']}")
+            self.progress.finished(task.desc, result.status, time.perf_counter() - task.t0)
+        if task.then is not None:
+            task.then()
+
+    def run(self) -> list[str]:
+        """Run the graph to the end; returns the repetitions' run ids in plan order."""
+        self.start()
+        while self._queue or self._inflight:
+            while self._queue and len(self._inflight) < self.executor.slots:
+                # A resubmitted task runs alone, so that a worker it kills again takes no
+                # other task with it (a process pool loses every task in flight).
+                alone = self._queue[0][2].attempts or any(
+                    t.attempts > 1 for t in self._inflight.values())
+                if alone and self._inflight:
+                    break
+                self._submit(heapq.heappop(self._queue)[2])
+            done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: self._inflight[f].priority):
+                self._complete(self._inflight.pop(fut), fut)
+        return [rid for i in sorted(self.ids) for rid in self.ids[i]]
+
+    @property
+    def n_runs(self) -> int:
+        """Runs known before anything runs (repetitions and grid pilots of runnable methods)."""
+        return sum(m.repetitions + (0 if m.skip else len(m.grid)) for m in self.plan.methods)
 
 
 def clean_partial(out: Path) -> int:
@@ -566,51 +766,35 @@ def clean_partial(out: Path) -> int:
 
 
 def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = None,
-              datasets: list[str] | None = None, methods: list[str] | None = None) -> list[str]:
+              datasets: list[str] | None = None, methods: list[str] | None = None,
+              executor=None, progress: Callable[[int], object] | None = None) -> list[str]:
     """Run every planned run of the suite not already finished in ``out``.
 
-    Returns the run ids of the suite's repetitions (finished before or now; pilots excluded).
-    Bad names and an unwritable ``out`` raise ConfigError before anything runs; Ctrl-C raises
+    ``executor`` (:mod:`kswgd.parallel`; default: serial in this process, one thread per run)
+    computes the tasks; only this process writes. ``progress(total)`` makes the progress
+    display (``started/finished/skipped/close``, e.g. :class:`kswgd.progress.Progress`);
+    without it each run is one ``log`` line. Returns the run ids of the suite's repetitions
+    (finished before or now; pilots excluded). Bad names and an unwritable ``out`` raise
+    ConfigError before anything runs; Ctrl-C stops the workers and raises
     :class:`SweepInterrupted` with the count of finished runs.
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     plan = plan_suite(suite, datasets, methods)
     out = store.check_out(out, create=True)
     clean_partial(out)
-    driver = Driver(out, plan, log)
-    ids: list[str] = []
+    driver = Driver(out, plan, log, executor)
+    if progress is not None:
+        driver.progress = progress(driver.n_runs)
     try:
-        done_floors: set[str] = set()
-        for mp in plan.methods:
-            if floor_file(mp.base) not in done_floors:
-                driver.floor(mp.base)
-                done_floors.add(floor_file(mp.base))
-            if mp.skip:
-                log(f"  {mp.base.dataset:16s} {mp.base.label:10s} skipped: {mp.skip}")
-                for spec in mp.runs():
-                    ids.append(driver.run(spec, lambda s=spec, why=mp.skip: skipped_result(s, why),
-                                          quiet=True))
-                continue
-            specs = mp.runs()
-            if mp.grid:
-                chosen = driver.tune(mp)
-                if chosen is None:
-                    reason = f"every pilot step failed ({_pilot_reasons(out, mp)})"
-                    bad = mp.base.with_step(np.nan, "every pilot failed")
-                    for rep in range(mp.repetitions):
-                        spec = bad.with_repetition(rep)
-                        ids.append(driver.run(
-                            spec, lambda s=spec, why=reason: failed_result(s, why)))
-                    continue
-                specs = [mp.base.with_step(chosen, "rule: pilots over "
-                                           + ", ".join(f"{h:g}" for h in _tried(out, mp)))
-                         .with_repetition(r) for r in range(mp.repetitions)]
-            for spec in specs:
-                ids.append(driver.run(spec))
+        return driver.run()
     except KeyboardInterrupt:
+        driver.executor.close(wait=False)
         raise SweepInterrupted(_count_finished(out, plan, driver.finished),
                                plan.n_planned + driver.extra) from None
-    return ids
+    finally:
+        driver.progress.close()
+        if executor is None:
+            driver.executor.close()
 
 
 def _count_finished(out: Path, plan: Plan, reached: set[str]) -> int:
@@ -634,15 +818,3 @@ def step_record_path(out: Path, mp: MethodPlan) -> Path:
     """Where the step-size rule's record of a method plan is stored."""
     return Path(out) / "steps" / f"{mp.base.dataset}_{mp.base.method}_{mp.base.run_id}.json"
 
-
-def _step_record(out: Path, mp: MethodPlan) -> dict:
-    return store.read_json(step_record_path(out, mp))
-
-
-def _tried(out: Path, mp: MethodPlan) -> list[float]:
-    return _step_record(out, mp)["tried"]
-
-
-def _pilot_reasons(out: Path, mp: MethodPlan) -> str:
-    rec = _step_record(out, mp)
-    return "; ".join(f"h={float(h):g}: {why}" for h, why in rec["pilot_failures"].items())
