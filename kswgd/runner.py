@@ -622,6 +622,8 @@ class Driver:
         nxt = search.next_step()
         if nxt is not None:
             self.extra += 1
+            if hasattr(self.progress, "total"):  # one run more than planned
+                self.progress.total += 1
             self.pilot(i, search, nxt)
         else:
             self.tuned(i, search)

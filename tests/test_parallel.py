@@ -220,6 +220,28 @@ def test_a_lost_worker_is_retried_once_alone_then_a_failed_run(tmp_path, monkeyp
     assert always.loc["ula", "status"] == "ok" and once.loc["ula", "status"] == "ok"
 
 
+
+def test_a_lost_dask_worker_is_retried_once_then_a_failed_run(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    (tmp_path / "plug" / "baselines").mkdir(parents=True)
+    (tmp_path / "plug" / "baselines" / "crash.py").write_text(CRASH)
+    monkeypatch.setenv("KSWGD_PLUGIN_PATH", str(tmp_path / "plug"))  # the workers inherit it
+    registry.samplers.cache_clear()
+    logs = []
+    try:
+        with DaskExecutor("local:2", 1) as executor:
+            run_suite(_crash_suite(tmp_path, "always", "{}"), tmp_path / "out",
+                      log=logs.append, executor=executor)
+    finally:
+        monkeypatch.delenv("KSWGD_PLUGIN_PATH")
+        registry.samplers.cache_clear()
+    final = store.load_final(tmp_path / "out").set_index("label")
+    assert final.loc["always", "status"] == "failed"
+    assert "worker lost 2 times" in final.loc["always", "reason"]
+    assert "KilledWorker" in final.loc["always", "reason"]
+    assert final.loc["ula", "status"] == "ok"
+    assert sum("submitted again" in ln for ln in logs) == 1
+
 GRID = """
 name = "grid"
 root_seed = 1
@@ -249,6 +271,7 @@ def test_a_grid_of_tiny_runs_with_two_jobs_is_skipped_whole_the_second_time(tmp_
            "--jobs", "2"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env())
     assert first.returncode == 0, first.stderr
+    assert first.stderr.count(": ok in") == 100  # stderr is a pipe: one line per run
     assert len(store.finished_ids(out)) == 100
     manifests = store.load_manifests(out)
     assert {m["status"] for m in manifests.values()} == {"ok"}
