@@ -98,6 +98,18 @@ def _progress(quiet: bool, workers: int):
     return lambda total: Progress(total, sys.stderr, workers=workers)
 
 
+def _log_beside_bar():
+    """The sweep's own messages (step choices, failures): printed above the live progress bar
+    on a terminal (tqdm.write keeps the bar intact), plain lines otherwise (None)."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return lambda s: tqdm.write(s, file=sys.stderr)
+
+
 def _cmd_run(args) -> int:
     from kswgd.store import check_out
     from kswgd.suite import load_suite
@@ -113,7 +125,7 @@ def _cmd_run(args) -> int:
     from kswgd.leaderboard import leaderboard_markdown
     from kswgd.runner import SweepInterrupted, run_suite
 
-    log = (lambda s: None) if args.quiet else None
+    log = (lambda s: None) if args.quiet else _log_beside_bar()
     try:
         with make_executor(args.jobs, args.scheduler, args.threads_per_run) as executor:
             if not args.quiet:
