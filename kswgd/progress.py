@@ -100,6 +100,13 @@ class Progress:
         self.skipped_count += 1
         self._emit(f"{desc}: done before")
 
+    def grow(self, n: int = 1) -> None:
+        """``n`` runs more than announced (a step grid extended past its edge)."""
+        self.total += int(n)
+        if self._bar is not None:
+            self._bar.total = self.total
+            self._bar.refresh()
+
     def _emit(self, what: str, alert: bool = False) -> None:
         if self._bar is not None:
             if alert:  # a failure stays visible above the bar

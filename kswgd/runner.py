@@ -453,8 +453,8 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 class LogProgress:
-    """The progress interface (``started``, ``finished``, ``skipped``, ``close``) as log lines:
-    what :func:`run_suite` reports through when it is given no progress display."""
+    """The progress interface (``started``, ``finished``, ``skipped``, ``grow``, ``close``) as
+    log lines: what :func:`run_suite` reports through when it is given no progress display."""
 
     def __init__(self, log: Callable[[str], None]):
         self.log = log
@@ -467,6 +467,9 @@ class LogProgress:
 
     def skipped(self, desc: str) -> None:
         self.log(f"  {desc}: done before")
+
+    def grow(self, n: int = 1) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -622,8 +625,7 @@ class Driver:
         nxt = search.next_step()
         if nxt is not None:
             self.extra += 1
-            if hasattr(self.progress, "total"):  # one run more than planned
-                self.progress.total += 1
+            self.progress.grow(1)  # one run more than planned
             self.pilot(i, search, nxt)
         else:
             self.tuned(i, search)
@@ -774,7 +776,7 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
 
     ``executor`` (:mod:`kswgd.parallel`; default: serial in this process, one thread per run)
     computes the tasks; only this process writes. ``progress(total)`` makes the progress
-    display (``started/finished/skipped/close``, e.g. :class:`kswgd.progress.Progress`);
+    display (``started/finished/skipped/grow/close``, e.g. :class:`kswgd.progress.Progress`);
     without it each run is one ``log`` line. Returns the run ids of the suite's repetitions
     (finished before or now; pilots excluded). Bad names and an unwritable ``out`` raise
     ConfigError before anything runs; Ctrl-C stops the workers and raises

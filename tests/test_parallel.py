@@ -285,3 +285,27 @@ def test_a_grid_of_tiny_runs_with_two_jobs_is_skipped_whole_the_second_time(tmp_
     assert stamp == {rid: store.run_dir(out, rid).joinpath("manifest.json").stat().st_mtime_ns
                      for rid in stamp}
     assert second.stdout == first.stdout  # the same leaderboard
+
+
+def test_progress_grows_with_a_grid_extension_and_counts_every_run(tmp_path):
+    """The driver reports each run once to the progress display, and one more per pilot added
+    by the step rule's grid extension: the plain lines end at [total/total]."""
+    import io
+
+    from kswgd.progress import Progress
+
+    text = GRID.format(reps=2).replace("params = { step = 0.1 }", "params = {}")
+    text = text.replace("floor_seeds = 1", "floor_seeds = 1\nstep_grid = [1e-4, 3e-4]")
+    suite = load_suite(str(_write(tmp_path, text)))
+    stream = io.StringIO()
+    made = []
+
+    def progress(total):
+        made.append(Progress(total, stream, live=False))
+        return made[0]
+
+    run_suite(suite, tmp_path / "out", log=lambda s: None, progress=progress)
+    lines = stream.getvalue().splitlines()
+    n_runs = len(store.finished_ids(tmp_path / "out"))
+    assert made[0].total == n_runs == len(lines) > 4  # 2 grid pilots + extensions + 2 reps
+    assert lines[-1].startswith(f"[{n_runs}/{n_runs}]")
