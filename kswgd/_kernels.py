@@ -89,6 +89,38 @@ def gauss_features_rowshift(x, z, sigma):
             out[i, j] = np.exp(c * (out[i, j] - m))
     return out
 
+@njit(cache=True, parallel=True, fastmath=True)
+def gauss_exponent_rowshift(x, zt, c, out):
+    """Row-shifted Gaussian exponent, written in place for numpy's (SIMD) ``exp``:
+
+        e_ij = c · (‖x_i − z_j‖² − min_l ‖x_i − z_l‖²),   c = −1/(2s²),  so e_ij ≤ 0
+
+    and exp(e_ij) is the row-shifted kernel of ``gauss_features_rowshift`` (largest entry of each
+    row 1). x: (N, d) points; zt: (d, n) the centres transposed, so that each coordinate is one
+    contiguous row and the loop over j vectorises; out: (N, n), filled and returned. O(N n d).
+    """
+    n_rows, d = x.shape
+    f = zt.shape[1]
+    for i in prange(n_rows):
+        row = out[i]
+        for j in range(f):
+            row[j] = 0.0
+        for a in range(d - 1):
+            xa = x[i, a]
+            for j in range(f):
+                t = xa - zt[a, j]
+                row[j] += t * t
+        xa = x[i, d - 1]
+        m = np.inf
+        for j in range(f):                    # the last coordinate, with the row minimum
+            t = xa - zt[d - 1, j]
+            row[j] += t * t
+            m = min(m, row[j])
+        for j in range(f):
+            row[j] = c * (row[j] - m)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # SVGD (baselines/svgd.py)
 # ---------------------------------------------------------------------------------------------

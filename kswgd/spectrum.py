@@ -72,6 +72,9 @@ class DictionarySpectrum(Spectrum):
         return self.dictionary.grad_dot(x, beta, psi=psi), c
 
 
+_SCRATCH_ROWS = 32  # rows of the kernel exponent computed per call (32 × n floats, in cache)
+
+
 @dataclass
 class NystromSpectrum(Spectrum):
     """Diffusion-map eigenvectors on samples z_1..z_n, extended off-sample by Nyström.
@@ -79,61 +82,135 @@ class NystromSpectrum(Spectrum):
     With the Gaussian kernel k(x, z) = exp(−‖x − z‖²/(2s²)), the α = ½ weights w_j = q_j^{−1/2}
     (q_j = Σ_l k(z_j, z_l)) and the Markov eigenpairs (μ_k, φ_k(z_j)), the extension is
 
-        φ_k(x) = S_k(x) / (μ_k S_0(x)),   S_0(x) = Σ_j k(x, z_j) w_j,
-                                          S_k(x) = Σ_j k(x, z_j) w_j φ_k(z_j)
+        φ_k(x) = S_k(x) / S_0(x),   S_m(x) = Σ_j k(x, z_j) W_jm,
+        W_j0 = w_j,   W_jk = w_j φ_k(z_j) / μ_k   (``weights``, shape (n, r + 1))
 
-    (q(x)^{−1/2} cancels), which equals φ_k(z_j) on the samples. Its analytic gradient, with
-    T_m(x) = Σ_j k(x, z_j) W_jm z_j and ∇k(x, z) = (z − x) k / s², is
+    which equals φ_k(z_j) on the samples. The density normalisation of the α = ½ kernel,
+    q(x)^{−1/2}, multiplies S_k and S_0 alike and cancels; the remaining normalisation 1/S_0(x)
+    depends on x and its derivative is kept exactly. With ∇_x k(x, z) = (z − x) k / s²,
 
-        ∇φ_k(x) = (T_k(x) − φ_k(x) T_0(x)) / (s² S_0(x))
+        ∇S_m(x) = (T_m(x) − x S_m(x)) / s²,   T_m(x) = Σ_j k(x, z_j) W_jm z_j,
 
-    where column k of W carries w_j φ_k(z_j)/μ_k. Each row of k is rescaled so that its largest
-    entry is 1 (ratios are unchanged, far particles do not underflow). A transport step costs
-    O(N n (d + r)) and holds at most a (block × n) kernel matrix, never an (N, n, d) tensor.
+    and the quotient rule gives (the x S terms cancel)
+
+        ∇φ_k = (∇S_k − φ_k ∇S_0) / S_0 = (T_k − φ_k T_0) / (s² S_0).
+
+    A weighted sum of gradients folds the weights a_k into the coefficients before any kernel
+    sum: with u_j = Σ_k W_jk a_k (u = W_{:,1:} a),
+
+        Σ_k a_k ∇φ_k(x) = (T_u(x) − (S_u(x) / S_0(x)) T_0(x)) / (s² S_0(x)),
+        S_u = Σ_j k(x, z_j) u_j = Σ_k a_k S_k,   T_u = Σ_j k(x, z_j) u_j z_j,
+
+    so the transport velocity (a_k = c_k / λ_k, c = mean over the particles of φ) needs the
+    kernel matrix K_ij = k(x_i, z_j) once, one product K [W, w z] with r + 1 + d columns
+    (S and T_0; then c and a), and one product K (u z) with d columns (T_u): O(N n (r + 2d))
+    instead of the O(N n (r + 1)(d + 1)) of the r + 1 first moments T_k.
+
+    Each row of K is rescaled so that its largest entry is 1 (ratios are unchanged, far
+    particles do not underflow). K is held whole when N·n ≤ ``hold_entries`` (its buffer is
+    reused from step to step); above that, in row blocks of ``block_entries`` entries, computed
+    twice (the second product needs c, hence every row of the first). Never an (N, n, d) tensor.
     """
 
     points: np.ndarray | None = None       # (n, d) samples z_j
     weights: np.ndarray | None = None      # (n, r + 1): [w_j, w_j φ_k(z_j)/μ_k]
     bandwidth: float = 1.0
     block_entries: int = 4_000_000
+    hold_entries: int = 40_000_000          # 320 MB of float64
 
-    def _sums(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """S (N, r + 1) and T (N, r + 1, d): kernel sums and first moments, in row blocks."""
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_cache", None)             # the kernel buffer and derived arrays
+        return state
+
+    def _derived(self) -> dict:
+        cache = self.__dict__.get("_cache")
+        if cache is None:
+            z = np.ascontiguousarray(self.points, dtype=np.float64)
+            w = np.ascontiguousarray(self.weights, dtype=np.float64)
+            cache = self.__dict__["_cache"] = {
+                "zt": np.ascontiguousarray(z.T),
+                "first": np.hstack([w, w[:, :1] * z]),     # [W, w z]: (n, r + 1 + d)
+                "buffer": None,
+            }
+        return cache
+
+    def _kernel(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Row-shifted K_ij = exp(−(‖x_i − z_j‖² − min_l ‖x_i − z_l‖²)/(2s²)) into ``out``.
+
+        In blocks of ``_SCRATCH_ROWS`` rows: the exponent stays in cache and numpy's exp writes
+        each entry of ``out`` once."""
         from kswgd import _kernels
 
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        n, d = self.points.shape
-        m = self.weights.shape[1]
-        rhs = np.hstack([self.weights] + [self.weights * self.points[:, a : a + 1]
-                                          for a in range(d)])          # (n, m (d + 1))
-        s_out = np.empty((len(x), m))
-        t_out = np.empty((len(x), m, d))
-        step = max(1, self.block_entries // max(n, 1))
-        for i in range(0, len(x), step):
-            kb = _kernels.gauss_features_rowshift(x[i : i + step], self.points, self.bandwidth)
-            prod = kb @ rhs
-            s_out[i : i + step] = prod[:, :m]
-            t_out[i : i + step] = prod[:, m:].reshape(-1, d, m).transpose(0, 2, 1)
-        return s_out, t_out
+        zt, c = self._derived()["zt"], -0.5 / self.bandwidth**2
+        rows = min(len(x), _SCRATCH_ROWS)
+        scratch = np.empty((rows, zt.shape[1]))
+        for i in range(0, len(x), rows):
+            e = _kernels.gauss_exponent_rowshift(x[i : i + rows], zt, c,
+                                                 scratch[: len(x[i : i + rows])])
+            np.exp(e, out=out[i : i + rows])
+        return out
 
-    def _phi_grad(self, x):
-        s, t = self._sums(x)
-        phi = s[:, 1:] / s[:, :1]
-        grad = (t[:, 1:, :] - phi[:, :, None] * t[:, :1, :]) / (
-            self.bandwidth**2 * s[:, :1, None])
-        return phi, grad
+    def _two_products(self, x: np.ndarray, second) -> tuple[np.ndarray, np.ndarray]:
+        """P = K [W, w z] and Q = K second(P), with ``second`` mapping P to an (n, q) matrix."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        cache = self._derived()
+        first = cache["first"]
+        n_rows, n = len(x), len(self.points)
+        if n_rows * n <= self.hold_entries:
+            buf = cache["buffer"]
+            if buf is None or buf.size < n_rows * n:
+                buf = cache["buffer"] = np.empty(n_rows * n)
+            kmat = self._kernel(x, buf[: n_rows * n].reshape(n_rows, n))
+            p = kmat @ first
+            return p, kmat @ second(p)
+        step = max(1, self.block_entries // max(n, 1))
+        buf = np.empty((min(step, n_rows), n))
+        p = np.empty((n_rows, first.shape[1]))
+        for i in range(0, n_rows, step):
+            kb = self._kernel(x[i : i + step], buf[: len(x[i : i + step])])
+            np.matmul(kb, first, out=p[i : i + step])
+        rhs = second(p)
+        q = np.empty((n_rows, rhs.shape[1]))
+        for i in range(0, n_rows, step):
+            kb = self._kernel(x[i : i + step], buf[: len(x[i : i + step])])
+            np.matmul(kb, rhs, out=q[i : i + step])
+        return p, q
+
+    def _folded(self, x: np.ndarray, coef) -> tuple[np.ndarray, np.ndarray]:
+        """Σ_k a_k ∇φ_k(x) (class docstring) and φ(x), with a = coef(φ(x)) (an (r,) array)."""
+        r1 = self.weights.shape[1]
+        d = self.points.shape[1]
+        held = {}
+
+        def second(p):
+            phi = p[:, 1:r1] / p[:, :1]
+            a = np.asarray(coef(phi), dtype=np.float64)
+            held["phi"], held["a"] = phi, a
+            return (self.weights[:, 1:] @ a)[:, None] * self.points        # u z: (n, d)
+
+        p, t_u = self._two_products(x, second)
+        s0 = p[:, :1]
+        t0 = p[:, r1 : r1 + d]
+        s_u = p[:, 1:r1] @ held["a"]
+        v = (t_u - (s_u / s0[:, 0])[:, None] * t0) / (self.bandwidth**2 * s0)
+        return v, held["phi"]
 
     def phi(self, x):
-        s, _ = self._sums(x)
-        return s[:, 1:] / s[:, :1]
-
-    def grad_phi(self, x):
-        return self._phi_grad(x)[1]
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        n_rows, n = len(x), len(self.points)
+        step = max(1, self.block_entries // max(n, 1))
+        out = np.empty((n_rows, self.weights.shape[1] - 1))
+        buf = np.empty((min(step, n_rows), n))
+        for i in range(0, n_rows, step):
+            s = self._kernel(x[i : i + step], buf[: len(x[i : i + step])]) @ self.weights
+            out[i : i + step] = s[:, 1:] / s[:, :1]
+        return out
 
     def weighted_gradient(self, x, w):
-        return np.einsum("nkd,k->nd", self._phi_grad(x)[1], w)
+        w = np.asarray(w, dtype=np.float64)
+        return self._folded(x, lambda phi: w)[0]
 
     def transport_velocity(self, x):
-        phi, grad = self._phi_grad(x)
-        c = phi.mean(axis=0)
-        return np.einsum("nkd,k->nd", grad, c / self.eigenvalues), c
+        v, phi = self._folded(x, lambda phi: phi.mean(axis=0) / self.eigenvalues)
+        return v, phi.mean(axis=0)

@@ -107,3 +107,54 @@ def test_dmps_transport_contracts_shifted_cloud_to_standard_normal():
     assert abs(x.mean()) < 0.1 and abs(x.std() - 1) < 0.1
     assert sampler.diagnostics()["residual"] < 1e-2
     assert sampler.fit_info()["estimator"] == "diffusion-map"
+
+
+def _rowshift_kernel_numpy(x, z, s):
+    d2 = ((x[:, None, :] - z[None, :, :]) ** 2).sum(axis=2)
+    return np.exp(-(d2 - d2.min(axis=1, keepdims=True)) / (2 * s**2))
+
+
+def test_gauss_exponent_rowshift_matches_numpy():
+    from kswgd import _kernels
+
+    rng = np.random.default_rng(7)
+    for d in (1, 2, 3):
+        x, z = rng.standard_normal((13, d)), rng.standard_normal((29, d))
+        out = _kernels.gauss_exponent_rowshift(x, np.ascontiguousarray(z.T), -0.5 / 0.7**2,
+                                               np.empty((13, 29)))
+        np.testing.assert_allclose(np.exp(out), _rowshift_kernel_numpy(x, z, 0.7), rtol=1e-12)
+        assert np.all(out <= 0) and np.all(out.max(axis=1) == 0)
+
+
+def _old_transport_numpy(spec, x):
+    """The unfolded formulation: every first moment T_k as an (N, r + 1, d) tensor."""
+    z, wts, s = spec.points, spec.weights, spec.bandwidth
+    k = _rowshift_kernel_numpy(x, z, s)
+    big_s = k @ wts                                              # (N, r + 1)
+    big_t = np.einsum("ij,jm,ja->ima", k, wts, z)                # (N, r + 1, d)
+    phi = big_s[:, 1:] / big_s[:, :1]
+    grad = (big_t[:, 1:] - phi[:, :, None] * big_t[:, :1]) / (s**2 * big_s[:, :1, None])
+    c = phi.mean(axis=0)
+    return np.einsum("nkd,k->nd", grad, c / spec.eigenvalues), c, grad
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_folded_transport_matches_unfolded_numpy(held):
+    import copy
+    import pickle
+
+    spec = copy.copy(estimate("diffusion-map", _ou_samples(600, 5, d=2), None, rank=6))
+    spec.__dict__.pop("_cache", None)
+    if not held:                                  # row blocks of 3 rows, kernel computed twice
+        spec.hold_entries, spec.block_entries = 0, 3 * 600
+    x = 0.3 + 1.2 * np.random.default_rng(6).standard_normal((50, 2))
+    v_ref, c_ref, grad_ref = _old_transport_numpy(spec, x)
+    v, c = spec.transport_velocity(x)
+    np.testing.assert_allclose(c, c_ref, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-9, atol=1e-12 * np.abs(v_ref).max())
+    w = np.linspace(-1.0, 2.0, spec.rank)
+    np.testing.assert_allclose(spec.weighted_gradient(x, w), np.einsum("nkd,k->nd", grad_ref, w),
+                               rtol=1e-9, atol=1e-12 * np.abs(v_ref).max())
+    back = pickle.loads(pickle.dumps(spec))        # the kernel buffer is not pickled
+    assert "_cache" not in back.__dict__
+    np.testing.assert_allclose(back.transport_velocity(x)[0], v, rtol=1e-12)
