@@ -395,11 +395,24 @@ def _cmd_suites(args) -> int:
 def _minutes(m: float) -> str:
     return f"{m * 60:.0f} s" if m < 2 else f"{m:.0f} min" if m < 120 else f"{m / 60:.1f} h"
 
+def _add_bench(sub):
+    p = sub.add_parser("bench", help="speed figures as ratios to their floors and references")
+    p.add_argument("--json", action="store_true", help="one JSON object per figure")
+    p.add_argument("--fast", action="store_true", help="tiny sizes (checks the machinery only)")
+    p.add_argument("--section", action="append", help="only this section (repeatable)")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args) -> int:
+    from kswgd.bench import main as bench_main
+
+    return bench_main(args.fast, args.json, args.section)
+
 
 # Subcommands are registered here, in the order `kswgd --help` shows them.
 _SUBCOMMANDS = [_add_list, _add_suites, _add_run, _add_leaderboard, _add_compare, _add_plot,
                 _add_report, _add_publish, _add_datasets,
-                _add_sample, _add_score, _add_spectra]
+                _add_sample, _add_score, _add_spectra, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
