@@ -17,24 +17,43 @@ from numba import njit, prange
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, parallel=True, fastmath=True)
-def gauss_features(x, z, sigma):
+_SCRATCH_ENTRIES = 1 << 17  # exponent entries per kernel call (1 MB: stays in cache)
+
+
+def _gauss_matrix(x, z, sigma, shift, out):
+    """exp of ``gauss_exponent`` in row blocks: the exponent of a block stays in cache, numpy's
+    SIMD exp writes each entry of ``out`` once (Numba's exp is a scalar call here)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    zt = np.ascontiguousarray(np.asarray(z, dtype=np.float64).T)
+    n, f = x.shape[0], zt.shape[1]
+    if out is None:
+        out = np.empty((n, f))
+    rows = max(1, min(n, _SCRATCH_ENTRIES // max(f, 1)))
+    scratch = np.empty((rows, f))
+    c = -0.5 / (float(sigma) ** 2)
+    for i in range(0, n, rows):
+        e = gauss_exponent(x[i : i + rows], zt, c, shift, scratch[: len(x[i : i + rows])])
+        np.exp(e, out=out[i : i + rows])
+    return out
+
+
+def gauss_features(x, z, sigma, out=None):
     """Gaussian bumps ψ_ij = exp(−‖x_i − z_j‖² / (2σ²)).
 
-    x: (N, d) points, z: (F, d) centres, sigma: bandwidth. Returns (N, F).
+    x: (N, d) points, z: (F, d) centres, sigma: bandwidth; out: optional (N, F) array (may be a
+    strided view). Returns (N, F). Exponent by the kernel ``gauss_exponent``, exp by numpy.
     """
-    n, d = x.shape
-    f = z.shape[0]
-    out = np.empty((n, f))
-    c = -0.5 / (sigma * sigma)
-    for i in prange(n):
-        for j in range(f):
-            s = 0.0
-            for a in range(d):
-                t = x[i, a] - z[j, a]
-                s += t * t
-            out[i, j] = np.exp(c * s)
-    return out
+    return _gauss_matrix(x, z, sigma, False, out)
+
+
+def gauss_features_rowshift(x, z, sigma, out=None):
+    """Row-shifted Gaussian kernel k_ij = exp(−(‖x_i − z_j‖² − min_l ‖x_i − z_l‖²) / (2σ²)).
+
+    Each row is scaled by a positive constant so that its largest entry is 1: ratios of kernel
+    sums along a row (the Nyström extension of diffusion maps) are unchanged and never underflow
+    to 0/0 for points far from every z_j. x: (N, d), z: (F, d). Returns (N, F).
+    """
+    return _gauss_matrix(x, z, sigma, True, out)
 
 
 @njit(cache=True, parallel=True, fastmath=True)
@@ -64,39 +83,14 @@ def gauss_grad_dot(x, z, psi, beta, sigma):
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def gauss_features_rowshift(x, z, sigma):
-    """Row-shifted Gaussian kernel k_ij = exp(−(‖x_i − z_j‖² − min_l ‖x_i − z_l‖²) / (2σ²)).
+def gauss_exponent(x, zt, c, shift, out):
+    """Gaussian exponent, written in place for numpy's (SIMD) ``exp``:
 
-    Each row is scaled by a positive constant so that its largest entry is 1: ratios of kernel
-    sums along a row (the Nyström extension of diffusion maps) are unchanged and never underflow
-    to 0/0 for points far from every z_j. x: (N, d), z: (F, d). Returns (N, F).
-    """
-    n, d = x.shape
-    f = z.shape[0]
-    out = np.empty((n, f))
-    c = -0.5 / (sigma * sigma)
-    for i in prange(n):
-        m = np.inf
-        for j in range(f):
-            s = 0.0
-            for a in range(d):
-                t = x[i, a] - z[j, a]
-                s += t * t
-            out[i, j] = s
-            if s < m:
-                m = s
-        for j in range(f):
-            out[i, j] = np.exp(c * (out[i, j] - m))
-    return out
+        e_ij = c · (‖x_i − z_j‖² − m_i),   c = −1/(2s²),
+        m_i = min_l ‖x_i − z_l‖² if ``shift`` (then e_ij ≤ 0, max_j e_ij = 0), else 0
 
-@njit(cache=True, parallel=True, fastmath=True)
-def gauss_exponent_rowshift(x, zt, c, out):
-    """Row-shifted Gaussian exponent, written in place for numpy's (SIMD) ``exp``:
-
-        e_ij = c · (‖x_i − z_j‖² − min_l ‖x_i − z_l‖²),   c = −1/(2s²),  so e_ij ≤ 0
-
-    and exp(e_ij) is the row-shifted kernel of ``gauss_features_rowshift`` (largest entry of each
-    row 1). x: (N, d) points; zt: (d, n) the centres transposed, so that each coordinate is one
+    exp(e) is ``gauss_features`` (shift False) or ``gauss_features_rowshift`` (shift True).
+    x: (N, d) points; zt: (d, n) the centres transposed, so that each coordinate is one
     contiguous row and the loop over j vectorises; out: (N, n), filled and returned. O(N n d).
     """
     n_rows, d = x.shape
@@ -116,6 +110,8 @@ def gauss_exponent_rowshift(x, zt, c, out):
             t = xa - zt[d - 1, j]
             row[j] += t * t
             m = min(m, row[j])
+        if not shift:
+            m = 0.0
         for j in range(f):
             row[j] = c * (row[j] - m)
     return out

@@ -5,8 +5,8 @@ called alternately after a warm-up call, and the figure is the ratio of their me
 times on a shared machine drift by 1.3–1.5× between runs; ratios taken this way do not).
 
     kswgd_step_vs_floor    KSWGD step (rbf, F = 1 000, N = 2 627, d = 2) over its floor: numpy
-                           ``exp`` over the N × F feature matrix plus a product with 3 columns
-                           (the mean features and the two columns of Σ_j β_j ψ_ij (1, z_j)).
+                           ``exp`` over the N × F feature matrix, its column means (c) and one
+                           product with d + 1 = 3 columns (Σ_j β_j ψ_ij (1, z_j)).
     dmps_step_vs_floor     DMPS step at the paper's size (n = 9 999 samples, N = 2 627, rank 60)
                            over numpy ``exp`` over the N × n kernel plus one product with
                            r + 5 columns.
@@ -121,7 +121,7 @@ def kswgd_vs_floor(fast: bool, repeats: int) -> Figure:
 
     def floor():
         np.exp(e, out=k)
-        return k @ cols
+        return k.mean(axis=0), k @ cols
 
     t = paired_medians({"step": lambda: s.step(x, None), "floor": floor}, repeats)
     return Figure("kswgd_step_vs_floor", t["step"] / t["floor"], "x floor", hi=1.5,

@@ -176,8 +176,10 @@ class RBF(Dictionary):
 
     def __call__(self, x):
         x = _as_points(x)
-        bumps = _kernels.gauss_features(x, self.centres_, self.sigma_)
-        return np.hstack([np.ones((len(x), 1)), bumps])
+        out = np.empty((len(x), len(self.centres_) + 1))
+        out[:, 0] = 1.0
+        _kernels.gauss_features(x, self.centres_, self.sigma_, out=out[:, 1:])
+        return out
 
     def partial(self, x, a):
         x = _as_points(x)
@@ -190,9 +192,11 @@ class RBF(Dictionary):
         bumps = psi[:, 1:] if psi is not None else _kernels.gauss_features(
             x, self.centres_, self.sigma_
         )
-        beta = np.ascontiguousarray(beta[1:], dtype=np.float64)
-        return _kernels.gauss_grad_dot(x, self.centres_, np.ascontiguousarray(bumps), beta,
-                                       self.sigma_)
+        # Σ_j β_j ∇ψ_j(x_i) = −(x_i Σ_j β_j ψ_ij − Σ_j β_j ψ_ij z_j)/σ²: one product with d + 1
+        # columns (BLAS reads the strided view of psi without a copy)
+        b = np.asarray(beta[1:], dtype=np.float64)
+        m = bumps @ np.column_stack([b, b[:, None] * self.centres_])
+        return -(x * m[:, :1] - m[:, 1:]) / self.sigma_**2
 
     def info(self):
         return {**super().info(), "bandwidth": self.sigma_, "landmarks": self.landmarks}

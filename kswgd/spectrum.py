@@ -72,9 +72,6 @@ class DictionarySpectrum(Spectrum):
         return self.dictionary.grad_dot(x, beta, psi=psi), c
 
 
-_SCRATCH_ROWS = 32  # rows of the kernel exponent computed per call (32 × n floats, in cache)
-
-
 @dataclass
 class NystromSpectrum(Spectrum):
     """Diffusion-map eigenvectors on samples z_1..z_n, extended off-sample by Nyström.
@@ -129,27 +126,16 @@ class NystromSpectrum(Spectrum):
             z = np.ascontiguousarray(self.points, dtype=np.float64)
             w = np.ascontiguousarray(self.weights, dtype=np.float64)
             cache = self.__dict__["_cache"] = {
-                "zt": np.ascontiguousarray(z.T),
                 "first": np.hstack([w, w[:, :1] * z]),     # [W, w z]: (n, r + 1 + d)
                 "buffer": None,
             }
         return cache
 
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Row-shifted K_ij = exp(−(‖x_i − z_j‖² − min_l ‖x_i − z_l‖²)/(2s²)) into ``out``.
-
-        In blocks of ``_SCRATCH_ROWS`` rows: the exponent stays in cache and numpy's exp writes
-        each entry of ``out`` once."""
+        """Row-shifted K_ij = exp(−(‖x_i − z_j‖² − min_l ‖x_i − z_l‖²)/(2s²)) into ``out``."""
         from kswgd import _kernels
 
-        zt, c = self._derived()["zt"], -0.5 / self.bandwidth**2
-        rows = min(len(x), _SCRATCH_ROWS)
-        scratch = np.empty((rows, zt.shape[1]))
-        for i in range(0, len(x), rows):
-            e = _kernels.gauss_exponent_rowshift(x[i : i + rows], zt, c,
-                                                 scratch[: len(x[i : i + rows])])
-            np.exp(e, out=out[i : i + rows])
-        return out
+        return _kernels.gauss_features_rowshift(x, self.points, self.bandwidth, out=out)
 
     def _two_products(self, x: np.ndarray, second) -> tuple[np.ndarray, np.ndarray]:
         """P = K [W, w z] and Q = K second(P), with ``second`` mapping P to an (n, q) matrix."""

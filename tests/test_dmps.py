@@ -120,10 +120,26 @@ def test_gauss_exponent_rowshift_matches_numpy():
     rng = np.random.default_rng(7)
     for d in (1, 2, 3):
         x, z = rng.standard_normal((13, d)), rng.standard_normal((29, d))
-        out = _kernels.gauss_exponent_rowshift(x, np.ascontiguousarray(z.T), -0.5 / 0.7**2,
+        out = _kernels.gauss_exponent(x, np.ascontiguousarray(z.T), -0.5 / 0.7**2, True,
                                                np.empty((13, 29)))
         np.testing.assert_allclose(np.exp(out), _rowshift_kernel_numpy(x, z, 0.7), rtol=1e-12)
         assert np.all(out <= 0) and np.all(out.max(axis=1) == 0)
+        d2 = ((x[:, None, :] - z[None, :, :]) ** 2).sum(axis=2)
+        plain = _kernels.gauss_exponent(x, np.ascontiguousarray(z.T), -2.0, False,
+                                        np.empty((13, 29)))
+        np.testing.assert_allclose(plain, -2.0 * d2, rtol=1e-12)
+        # the wrappers, in row blocks of 4 and into a strided view
+        old = _kernels._SCRATCH_ENTRIES
+        try:
+            _kernels._SCRATCH_ENTRIES = 4 * 29
+            wide = np.zeros((13, 31))
+            _kernels.gauss_features(x, z, 0.7, out=wide[:, 2:])
+            np.testing.assert_allclose(wide[:, 2:], np.exp(-d2 / (2 * 0.7**2)), rtol=1e-12)
+            assert np.all(wide[:, :2] == 0)
+            np.testing.assert_allclose(_kernels.gauss_features_rowshift(x, z, 0.7),
+                                       _rowshift_kernel_numpy(x, z, 0.7), rtol=1e-12)
+        finally:
+            _kernels._SCRATCH_ENTRIES = old
 
 
 def _old_transport_numpy(spec, x):
