@@ -4,18 +4,20 @@
 fit itself is timed (``number = 1``).
 """
 
-import os
+import numpy as np
 
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # see docs/performance.md, 'OMP_WAIT_POLICY'
+from ._compat import needs_api
 
-import numpy as np  # noqa: E402
 
-from kswgd.dictionaries import RBF, RFF, Poly  # noqa: E402
-from kswgd.estimators import estimate  # noqa: E402
-from kswgd.registry import get_dataset  # noqa: E402
+def estimate(*args, **kwargs):
+    from kswgd.estimators import estimate as fit
+
+    return fit(*args, **kwargs)
 
 
 def _data(n: int, kind: str):
+    from kswgd.registry import get_dataset
+
     return get_dataset("gaussian", d=2, lag=0.1).train(n, np.random.default_rng(0), kind=kind)
 
 
@@ -32,11 +34,14 @@ class _Fit:
 class EdmdFit(_Fit):
     """edmd, rbf dictionary with 400 random-landmark bumps, on n pairs."""
 
-    params = [10_000, 100_000]
+    params = [10_000, 50_000]
 
     def _dic(self):
+        from kswgd.dictionaries import RBF
+
         return RBF(400, 0.4)
 
+    @needs_api
     def setup(self, n):
         self.train = _data(n, "trajectories")
         self._warm("edmd", "trajectories")
@@ -48,11 +53,14 @@ class EdmdFit(_Fit):
 class DirichletFit(_Fit):
     """dirichlet, poly dictionary of degree 6, on n samples."""
 
-    params = [10_000, 100_000]
+    params = [10_000, 50_000]
 
     def _dic(self):
+        from kswgd.dictionaries import Poly
+
         return Poly(6)
 
+    @needs_api
     def setup(self, n):
         self.train = _data(n, "samples")
         self._warm("dirichlet", "samples")
@@ -64,11 +72,14 @@ class DirichletFit(_Fit):
 class KdePairsFit(_Fit):
     """kde-pairs, rff dictionary with 300 features, on n samples (O(n²) KDE score)."""
 
-    params = [2_000, 10_000]
+    params = [2_000, 5_000]
 
     def _dic(self):
+        from kswgd.dictionaries import RFF
+
         return RFF(300)
 
+    @needs_api
     def setup(self, n):
         self.train = _data(n, "samples")
         self._warm("kde-pairs", "samples")
@@ -80,11 +91,12 @@ class KdePairsFit(_Fit):
 class DiffusionMapFit(_Fit):
     """diffusion-map on n samples (n × n kernel, partial eigensolver)."""
 
-    params = [2_000, 10_000]
+    params = [2_000, 5_000]
 
     def _dic(self):
         return None
 
+    @needs_api
     def setup(self, n):
         self.train = _data(n, "samples")
         self._warm("diffusion-map", "samples")
@@ -99,7 +111,10 @@ class OracleFit(_Fit):
     params = ["gaussian", "prinz", "quadruple_well"]
     param_names = ["system"]
 
+    @needs_api
     def setup(self, system):
+        from kswgd.registry import get_dataset
+
         self.ds = get_dataset(system)
 
     def time_oracle(self, system):
