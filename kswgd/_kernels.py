@@ -4,7 +4,9 @@ Conventions: inputs are C-contiguous float64 arrays validated by the Python wrap
 the kernel; kernels trust their inputs. Each kernel has ``cache=True``; ``parallel=True`` with
 ``prange`` over particles where the per-particle work is large enough. No BLAS inside a prange
 body. Each kernel's docstring gives the formula and the shapes; each has a plain-numpy twin in
-the tests.
+the tests. Numba's ``exp`` is a scalar call on this machine while numpy's is SIMD, so Gaussian
+matrices (``gauss_features``, ``gauss_features_rowshift``) are plain functions: the kernel
+``gauss_exponent`` fills a cache-sized block of exponents, numpy exponentiates it into place.
 """
 
 from __future__ import annotations
