@@ -111,9 +111,11 @@ def test_serial_jobs_and_dask_give_identical_numbers(tmp_path, pool, reference):
             assert (outs["dask"] / sub / path.name).read_text() == path.read_text()
 
 
-def _kill_jobs_sweep(suite, out, sig, delay):
+def _kill_jobs_sweep(suite, out, sig, delay, total):
     """Start `kswgd run --jobs 2` in its own process group, wait for its first stored run and
-    ``delay`` seconds more, then send ``sig`` to the whole group (driver and workers)."""
+    ``delay`` seconds more (or until half of the ``total`` runs are stored, so that a fast
+    machine cannot finish the sweep before the signal), then send ``sig`` to the whole group
+    (driver and workers)."""
     proc = subprocess.Popen([sys.executable, "-m", "kswgd.cli", "run", "--suite", str(suite),
                              "--out", str(out), "--jobs", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=_env(),
@@ -121,7 +123,10 @@ def _kill_jobs_sweep(suite, out, sig, delay):
     t0 = time.time()
     while not list((out / "runs").glob("*/manifest.json")) and time.time() - t0 < 90:
         time.sleep(0.02)
-    time.sleep(delay)
+    t1 = time.time()
+    while (time.time() - t1 < delay
+           and len(list((out / "runs").glob("*/manifest.json"))) < total // 2):
+        time.sleep(0.005)
     os.killpg(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
     return proc.returncode, err
@@ -132,7 +137,7 @@ def test_killed_jobs_sweep_resumes_with_every_run_once(tmp_path, sig, pool, refe
     suite, ref = reference
     out = tmp_path / "out"
     delay = np.random.default_rng(int(sig)).uniform(0.0, 0.5)
-    code, err = _kill_jobs_sweep(suite, out, sig, delay)
+    code, err = _kill_jobs_sweep(suite, out, sig, delay, len(store.finished_ids(ref)))
     if sig == signal.SIGINT:
         assert code == 130 and "Traceback" not in err, err
         assert "run the same command to resume" in err.strip().splitlines()[-1]
