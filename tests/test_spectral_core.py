@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kswgd.dataset import TrainingData
-from kswgd.dictionaries import RBF, RFF, Poly
+from kswgd.dictionaries import RBF, RFF, KernelSections, Poly
 from kswgd.estimators import dirichlet, edmd, whitened_eigh
 from kswgd.registry import get_dataset
 from kswgd.spectrum import Spectrum
@@ -142,6 +142,8 @@ DICTIONARY_CASES = {
     "poly-monomial": lambda: Poly(degree=4, basis="monomial"),
     "rbf": lambda: RBF(20, 0.6),
     "rff": lambda: RFF(30),
+    "kernel": lambda: KernelSections(0.7),
+    "kernel-diffusion-map": lambda: KernelSections(0.7, normalize="diffusion-map"),
 }
 
 
