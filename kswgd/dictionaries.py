@@ -107,22 +107,32 @@ class Poly(Dictionary):
             der[n] = n * val[n - 1]
         return val, der
 
-    def _terms(self, x):
-        u = (_as_points(x) - self.mean_) / self.scale_
-        val, der = self._univariate(u)
-        cols = np.arange(u.shape[1])
-        # factors[j, i, a] = P_{α_ja}(u_ia)
-        return val[self.alphas_, :, cols].transpose(0, 2, 1), der, cols
+    def _tables(self, x):
+        """P_n(u_ia) and P_n'(u_ia), (p + 1, N, d), for the standardised points."""
+        return self._univariate((_as_points(x) - self.mean_) / self.scale_)
+
+    def _product(self, val, der, a: int | None) -> np.ndarray:
+        """Π_b T_b[α_jb, i, b] as an (N, F) array, T_b = der for b = a, else val; accumulated one
+        coordinate at a time (never an (F, N, d) tensor)."""
+        out = np.ones((val.shape[1], self.n_features))
+        for b in range(val.shape[2]):
+            out *= (der if b == a else val)[self.alphas_[:, b], :, b].T
+        return out
 
     def __call__(self, x):
-        factors, _, _ = self._terms(x)
-        return np.prod(factors, axis=2).T
+        val, der = self._tables(x)
+        return self._product(val, der, None)
 
     def partial(self, x, a):
-        factors, der, cols = self._terms(x)
-        factors = factors.copy()
-        factors[:, :, a] = der[self.alphas_[:, a], :, a]
-        return np.prod(factors, axis=2).T / self.scale_[a]
+        val, der = self._tables(x)
+        return self._product(val, der, a) / self.scale_[a]
+
+    def grad_dot(self, x, beta, psi=None):
+        """Σ_j β_j ∇ψ_j(x_i), (N, d): the univariate tables once, one (N, F) product a
+        coordinate."""
+        val, der = self._tables(x)
+        return np.stack([self._product(val, der, a) @ beta / self.scale_[a]
+                         for a in range(val.shape[2])], axis=1)
 
     def info(self):
         return {**super().info(), "degree": self.degree, "basis": self.basis}
@@ -382,7 +392,8 @@ class Cosine(Dictionary):
 
         ψ_k(x) = Π_a cos(k_a π (x_a − a_a) / (b_a − a_a)),   k ∈ {0..K−1}^d,   F = K^d
 
-    A smooth basis complete in H¹ of the box, used by the ``oracle`` Galerkin on a grid. The box
+    A smooth basis complete in H¹ of the box, used by the ``oracle`` Galerkin on a grid; outside
+    the box each coordinate is clipped to it (zero normal derivative beyond the faces). The box
     is given (``lower``, ``upper``) or, by ``fit``, the data's range widened by ``margin`` × range
     on each side.
     """
@@ -416,7 +427,10 @@ class Cosine(Dictionary):
 
     def _factors(self, x):
         w = np.pi / (self.upper_ - self.lower_)                     # (d,)
-        arg = (_as_points(x) - self.lower_) * w                     # (N, d)
+        # outside the box the basis is continued as constant along the exited axis (x clipped
+        # to the box): its normal derivative is then 0, as on the box's faces (Neumann), so a
+        # point that left the box is not pushed further out by the mirrored cosines
+        arg = (np.clip(_as_points(x), self.lower_, self.upper_) - self.lower_) * w   # (N, d)
         ks = np.arange(self.per_axis)
         c = np.cos(arg[:, :, None] * ks)                            # (N, d, K)
         s = -np.sin(arg[:, :, None] * ks) * ks * w[None, :, None]   # d/dx of each factor

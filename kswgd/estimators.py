@@ -351,7 +351,9 @@ def kde_score(points: np.ndarray, samples: np.ndarray, bandwidth: float,
     ``leave_one_out`` (``points`` must be ``samples``), the score at x_i omits j = i:
     ŝ₋ᵢ(x_i) = Σ_{j≠i} k_ij (x_j − x_i) / (b² Σ_{j≠i} k_ij). The self term adds 1 to the
     denominator and nothing to the numerator, so the plain score shrinks towards 0 where x_i has
-    few neighbours (the tails). Returns (N, d).
+    few neighbours (the tails). For an isolated x_i (every k_ij, j ≠ i, underflows) the row is
+    rescaled by exp(min_j‖x_i − x_j‖²/(2b²)) first, which leaves the ratio unchanged: the score
+    points to the nearest samples instead of falling back to 0. Returns (N, d).
     """
     from kswgd import _kernels
 
@@ -366,10 +368,12 @@ def kde_score(points: np.ndarray, samples: np.ndarray, bandwidth: float,
             kb = _kernels.gauss_features(pb, samples, bandwidth)
             kb[np.arange(len(pb)), np.arange(i, i + len(pb))] = 0.0
             tot = kb.sum(axis=1)
-            bad = tot <= np.finfo(float).tiny          # an isolated point: plain (shifted) KDE
-            if bad.any():
-                kb[bad] = _kernels.gauss_features_rowshift(pb[bad], samples, bandwidth)
-                tot[bad] = kb[bad].sum(axis=1)
+            bad = np.flatnonzero(tot <= np.finfo(float).tiny)   # isolated: all k_ij underflow
+            for r in bad:                   # the leave-one-out kernel, rescaled so its largest
+                d2 = np.sum((samples - pb[r]) ** 2, axis=1)          # entry is 1 (no underflow)
+                d2[i + r] = np.inf
+                kb[r] = np.exp(-(d2 - d2.min()) / (2 * bandwidth**2))
+                tot[r] = kb[r].sum()
         else:
             kb = _kernels.gauss_features_rowshift(points[i : i + step], samples, bandwidth)
             tot = kb.sum(axis=1)
@@ -677,7 +681,8 @@ def kernel_edmd(
     +50 %); at the defaults λ_1..λ_4 were within 7–16 % over three seeds.
     ``normalize='diffusion-map'`` is the paper's variant: the α = ½ density-normalised kernel
     k(x, z)/√(q(x) q(z)), q the kernel mean over the data (see
-    :class:`~kswgd.dictionaries.KernelSections`). On a manifold the kernel acts in the ambient coordinates and the sampler projects the velocity on the tangent
+    :class:`~kswgd.dictionaries.KernelSections`). On a manifold the kernel acts in the ambient
+    coordinates and the sampler projects the velocity on the tangent
     space and retracts. Cost of the fit O(n³) (n × n Gram products and eigensolves): meant for
     n of a few thousand (800 on the paper's torus).
     """

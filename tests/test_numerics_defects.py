@@ -1,0 +1,143 @@
+"""Issue 10's numerical defects, each pinned by a check against an invariant or a reference
+written here; and the shared mode-selection rule (localised modes, rank by threshold)."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+
+from kswgd.dataset import TrainingData
+from kswgd.dictionaries import RBF, Cosine, Poly, farthest_points, kmeans_lloyd, kmeans_pp
+from kswgd.estimators import (diffusion_map, dirichlet, edmd, kde_score, localisation)
+from kswgd.registry import get_dataset
+
+
+def _ou_pairs(m, d, lag, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, d))
+    y = np.exp(-lag) * x + np.sqrt(1 - np.exp(-2 * lag)) * rng.standard_normal((m, d))
+    return TrainingData(x, y, lag=lag)
+
+
+@pytest.mark.parametrize("estimator", ["edmd", "dirichlet"])
+def test_a_ridge_keeps_mean_phi_squared_one_on_the_data(estimator):
+    data = _ou_pairs(3000, 1, 0.2, 0)
+    dic = RBF(40, 0.5)
+    if estimator == "edmd":
+        spec = edmd(data, dic, rank=3, ridge=1e-3, rng=np.random.default_rng(0))
+        pts = np.vstack([data.x, data.y])          # the two-sided C0 averages both ends
+    else:
+        spec = dirichlet(data, dic, rank=3, ridge=1e-3, rng=np.random.default_rng(0))
+        pts = data.x
+    np.testing.assert_allclose((spec.phi(pts) ** 2).mean(axis=0), 1.0, rtol=1e-8)
+
+
+def test_nonreversible_edmd_counts_a_complex_pair_once():
+    # A rotating, contracting linear flow: y = e^{−τ} R(ωτ) x + noise. On the linear dictionary
+    # the Koopman matrix has one complex-conjugate pair e^{−τ ± iωτ}: one mode, not two.
+    rng = np.random.default_rng(1)
+    tau, om = 0.1, 3.0
+    c, s = np.cos(om * tau), np.sin(om * tau)
+    x = rng.standard_normal((20000, 2))
+    y = np.exp(-tau) * x @ np.array([[c, s], [-s, c]]) + 0.3 * rng.standard_normal(x.shape)
+    with pytest.warns(UserWarning, match="non-reversible"):
+        spec = edmd(TrainingData(x, y, lag=tau), Poly(1, standardize=False), rank=4,
+                    reversible=False)
+    assert spec.info["complex_pairs"] == 1
+    assert spec.rank == 1                       # constant + one oscillating mode
+    assert spec.eigenvalues[0] == pytest.approx(-np.log(np.exp(-tau) * c) / tau, rel=0.05)
+
+
+def test_condition_number_is_finite_over_the_kept_directions():
+    data = _ou_pairs(5000, 1, 0.5, 2)
+    spec = edmd(data, RBF(60, 0.35), rank=3, tol=1e-10, rng=np.random.default_rng(0))
+    assert spec.info["kept_dim"] < 61
+    assert 1.0 <= spec.info["condition_number"] <= 1e10
+
+
+def test_poly_grad_dot_builds_its_tables_once():
+    # grad_dot must not evaluate the univariate tables (and an (F, N, d) product) d times.
+    dic = Poly(4).fit(np.random.default_rng(3).standard_normal((100, 3)))
+    calls = []
+    orig = dic._univariate
+    dic._univariate = lambda u: calls.append(1) or orig(u)
+    x = np.random.default_rng(4).standard_normal((50, 3))
+    beta = np.random.default_rng(5).standard_normal(dic.n_features)
+    got = dic.grad_dot(x, beta)
+    assert len(calls) == 1
+    dic._univariate = orig
+    ref = np.einsum("nfd,f->nd", dic.jacobian(x), beta)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_diffusion_map_leaves_an_isolated_sample_out_of_the_graph():
+    x = np.random.default_rng(6).standard_normal((800, 2))
+    x[0] = [60.0, 60.0]                          # no neighbour within reach of the kernel
+    spec = diffusion_map(TrainingData(x), rank=3, bandwidth=0.3)
+    assert spec.info["isolated_samples"] == 1
+    assert np.all(np.isfinite(spec.eigenvalues))
+    np.testing.assert_allclose(spec.eigenvalues[:2], [1, 1], rtol=0.25)
+
+
+def test_leave_one_out_kde_score_of_an_isolated_sample_points_to_its_neighbours():
+    x = np.random.default_rng(7).standard_normal((300, 1))
+    x[0] = 40.0                                   # every k(x_0, x_j) underflows at b = 0.3
+    s = kde_score(x, x, 0.3, leave_one_out=True)
+    nearest = x[1:].max()
+    # the rescaled leave-one-out kernel is dominated by the nearest sample: ŝ ≈ (z − x_0)/b²
+    assert s[0, 0] == pytest.approx((nearest - 40.0) / 0.09, rel=1e-3)
+
+
+def test_cosine_basis_does_not_push_points_beyond_its_box_further_out():
+    dic = Cosine(6, lower=[-1.0], upper=[1.0]).fit(np.zeros((1, 1)))
+    x = np.array([[1.3], [-1.2]])
+    for a in range(dic.n_features):
+        beta = np.eye(dic.n_features)[a]
+        np.testing.assert_allclose(dic.grad_dot(x, beta), 0.0, atol=1e-12)
+    np.testing.assert_allclose(dic(x), dic(np.array([[1.0], [-1.0]])), atol=1e-12)
+
+
+def test_svgd_median_is_the_full_matrix_median_of_the_original_code():
+    from kswgd.baselines.svgd import median_bandwidth, median_sq_distance
+
+    for n in (7, 50, 51):
+        x = np.random.default_rng(n).standard_normal((n, 2))
+        full = np.median(cdist(x, x, "sqeuclidean"))   # diagonal zeros, both orders
+        assert median_sq_distance(x) == pytest.approx(full, rel=1e-12)
+        assert median_bandwidth(x) == pytest.approx(full / (2 * np.log(n + 1)), rel=1e-12)
+
+
+def test_localised_tail_modes_are_dropped_and_counted_for_edmd():
+    # Issue 10's case: 2-D OU, 4 000 pairs, 400 k-means++ landmarks put bumps on a few tail
+    # points, whose modes carry most of Σφ² on ≤ 5 samples.
+    data = get_dataset("gaussian", d=2).train(4000, np.random.default_rng(1))
+    off = edmd(data, RBF(400, landmarks="kmeans++"), rank=5, max_localisation=1.0,
+               rng=np.random.default_rng(1))
+    assert localisation(off.phi(data.x)).max() > 0.9          # a localised mode is kept
+    on = edmd(data, RBF(400, landmarks="kmeans++"), rank=5, rng=np.random.default_rng(1))
+    assert on.info["localised_modes"] >= 1
+    assert localisation(on.phi(data.x)).max() <= 0.7
+
+
+def test_rank_by_eigenvalue_threshold():
+    data = _ou_pairs(50_000, 2, 0.3, 8)
+    spec = dirichlet(data, Poly(4), rank=0, max_eigenvalue=2.5)
+    np.testing.assert_allclose(spec.eigenvalues, [1, 1, 2, 2, 2], rtol=0.05)   # λ ≤ 2.5
+    capped = dirichlet(data, Poly(4), rank=3, max_eigenvalue=2.5)
+    assert capped.rank == 3 and capped.info["max_eigenvalue"] == 2.5
+
+
+def test_kmeans_lloyd_improves_on_its_seeding_and_farthest_points_cover():
+    x = np.random.default_rng(9).standard_normal((3000, 2))
+
+    def inertia(z):
+        return cdist(x, z, "sqeuclidean").min(axis=1).sum()
+
+    def cover(z):
+        return cdist(x, z).min(axis=1).max()
+
+    seeded = kmeans_pp(x, 30, np.random.default_rng(10))
+    lloyd = kmeans_lloyd(x, 30, np.random.default_rng(10))
+    assert inertia(lloyd) < 0.9 * inertia(seeded)
+    far = farthest_points(x, 30, np.random.default_rng(10))
+    rand = x[np.random.default_rng(10).choice(3000, 30, replace=False)]
+    assert cover(far) < 0.6 * cover(rand)
