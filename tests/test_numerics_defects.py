@@ -7,7 +7,7 @@ from scipy.spatial.distance import cdist
 
 from kswgd.dataset import TrainingData
 from kswgd.dictionaries import RBF, Cosine, Poly, farthest_points, kmeans_lloyd, kmeans_pp
-from kswgd.estimators import (diffusion_map, dirichlet, edmd, kde_score, localisation)
+from kswgd.estimators import diffusion_map, dirichlet, edmd, kde_score, localisation
 from kswgd.registry import get_dataset
 
 
