@@ -286,16 +286,21 @@ def _cmd_spectra(args) -> int:
         return 0
 
     rows = verification_table(rank=args.rank, seed=args.seed)
-    keys = ("system", "estimator", "dictionary", "k", "exact", "estimate", "rel_error")
+    keys = ("system", "estimator", "dictionary", "k", "exact", "estimate", "rel_error",
+            "tolerance", "ok")
+    failed = sum(not r["ok"] for r in rows)
     if args.json:
         print(json.dumps([{k: r[k] for k in keys} for r in rows]))
-        return 0
+        return 1 if failed else 0
     print(f"{'system':8s} {'estimator':14s} {'dictionary':10s} {'k':>2s} {'exact':>9s} "
-          f"{'estimate':>9s} {'rel_error':>9s}")
+          f"{'estimate':>9s} {'rel_error':>9s} {'tolerance':>9s} result")
     for r in rows:
         print(f"{r['system']:8s} {r['estimator']:14s} {r['dictionary']:10s} {r['k']:2d} "
-              f"{r['exact']:9.4f} {r['estimate']:9.4f} {r['rel_error']:9.2%}")
-    return 0
+              f"{r['exact']:9.4f} {r['estimate']:9.4f} {r['rel_error']:9.2%} "
+              f"{r['tolerance']:9.2%} {'pass' if r['ok'] else 'FAIL'}")
+    print(f"{len(rows) - failed} of {len(rows)} rows within tolerance"
+          + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
 
 
 def _add_compare(sub):
