@@ -99,6 +99,10 @@ def _select(lam: np.ndarray, xi: np.ndarray, rank: int, invalid: np.ndarray, *,
             n_localised += int(bad.sum())
             batch = batch[~bad]
         keep.extend(int(j) for j in batch)
+    if not keep and n_localised:
+        raise ConfigError(f"all {n_localised} valid modes are localised on a few samples "
+                          f"(localisation > {max_localisation}); use more training data, a "
+                          "wider bandwidth, or max_localisation=1 to keep them")
     if not keep:
         raise ConfigError("the estimator found no non-constant mode with a valid eigenvalue")
     idx = np.array(keep)
