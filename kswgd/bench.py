@@ -157,12 +157,13 @@ def dmps_vs_floor(fast: bool, repeats: int) -> Figure:
 
 
 def svgd_classic_step(x: np.ndarray, score: Callable, step: float) -> np.ndarray:
-    """The classic numpy SVGD step: full N × N kernel, median over all pairs."""
+    """The classic numpy SVGD step: full N × N kernel, the median of the full N × N matrix of
+    squared distances (diagonal zeros and both orders, as the original SVGD code)."""
     from scipy.spatial.distance import pdist, squareform
 
     n = len(x)
     sq = squareform(pdist(x, "sqeuclidean"))
-    h2 = np.median(sq[np.triu_indices(n, 1)]) / (2.0 * np.log(n + 1.0))
+    h2 = np.median(sq) / (2.0 * np.log(n + 1.0))
     kxy = np.exp(-sq / (2.0 * h2))
     grad_k = (x * kxy.sum(axis=1)[:, None] - kxy @ x) / h2
     return x + step * (kxy @ score(x) + grad_k) / n
