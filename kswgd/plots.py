@@ -77,8 +77,6 @@ _NOT_METRICS = {"run_id", "suite", "dataset", "method", "label", "uses", "n_part
                 "n_steps", "n_train", "n_reference", "repetition", "pilot", "root_seed", "code",
                 "status", "reason", "step_rule", "metrics", "iteration", "seconds", "fit_seconds"}
 _PREFIXES = ("dataset.", "method.", "diag.", "health.")
-#: The budget columns, shown in titles as N (particles) and T (steps).
-BUDGET = ("n_particles", "n_steps", "n_train", "n_reference")
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from kswgd import plots
+from kswgd.spec import BUDGET_COLUMNS
 
 #: Number of decoded images shown per method in an image grid.
 N_IMAGES = 12
@@ -288,7 +289,7 @@ def _group_section(src: Sources, index: int, header: Mapping, rows: pd.DataFrame
                    styles: Mapping) -> str:
     ok = plots.results_rows(rows)
     title = plots.group_title(header, rows)
-    budget = ", ".join(f"{k} = {int(header[k])}" for k in plots.BUDGET if k in header)
+    budget = ", ".join(f"{k} = {int(header[k])}" for k in BUDGET_COLUMNS if k in header)
     parts = [f'<section id="g{index}"><h2>{html.escape(title)}</h2>',
              f'<p class="note">{html.escape(budget)}</p>',
              markdown_to_html(src.leaderboard(header, rows))]
