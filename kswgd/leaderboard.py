@@ -316,11 +316,9 @@ def _summary(out: Path) -> pd.DataFrame:
     final = store.load_final(out)
     if final.empty:
         return final
-    final = final[~final["pilot"].astype(bool)]
-    table = summary(final)
+    table = summary(final)  # pilots left out there
     keys = [c for c in group_columns(table) if c in table] + ["label"]
-    table = table.set_index(keys)
-    return table
+    return table.set_index(keys)
 
 
 def compare_markdown(reference: Path, candidate: Path) -> str:
