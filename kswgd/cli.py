@@ -91,10 +91,8 @@ def _progress(quiet: bool, workers: int):
         from kswgd.runner import LogProgress
 
         return lambda total: LogProgress(lambda s: None)
-    try:
-        from kswgd.progress import Progress
-    except ImportError:  # without the progress module: the runner's one line per run
-        return None
+    from kswgd.progress import Progress
+
     return lambda total: Progress(total, sys.stderr, workers=workers)
 
 
@@ -103,10 +101,8 @@ def _log_beside_bar():
     on a terminal (tqdm.write keeps the bar intact), plain lines otherwise (None)."""
     if not sys.stderr.isatty():
         return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
+    from tqdm import tqdm
+
     return lambda s: tqdm.write(s, file=sys.stderr)
 
 
