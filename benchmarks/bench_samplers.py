@@ -22,7 +22,7 @@ def _ready(name: str, n: int, d: int, **params):
 
 
 class SVGDStep:
-    """One SVGD step (median bandwidth on 1 000 particles + fused Numba direction), d = 2."""
+    """One SVGD step (median bandwidth over all pairs + fused Numba direction), d = 2."""
 
     params = [1000, 5000]
     param_names = ["n"]
