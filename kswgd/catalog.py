@@ -95,14 +95,6 @@ def output_file(path: str | Path, suffix: str) -> Path:
     return path
 
 
-def save_npy(path: Path, x: np.ndarray) -> None:
-    """Write x in .npy format at exactly ``path``: to a temporary name, then renamed (atomic)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, x, allow_pickle=False)
-    os.replace(tmp, path)
-
-
 def describe_suites() -> list[dict]:
     """One dict per suite found by :func:`kswgd.suite.available_suites`: name, path,
     description, runs (datasets × methods × repetitions, pilots not counted) and

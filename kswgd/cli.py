@@ -209,11 +209,12 @@ def _add_sample(sub):
 
 
 def _cmd_sample(args) -> int:
-    from kswgd.catalog import output_file, sample_dataset, save_npy
+    from kswgd.catalog import output_file, sample_dataset
+    from kswgd.store import write_npy
 
     out = output_file(args.out, ".npy")  # checked before anything is drawn
     x = sample_dataset(args.dataset, args.split, args.n, args.seed, parse_kv(args.param))
-    save_npy(out, x)
+    write_npy(out, x)  # atomic, at exactly this path
     print(f"wrote {out}: {x.shape[0]} x {x.shape[1]} float64")
     return 0
 
