@@ -71,8 +71,9 @@ def comparable_groups(df: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
     return out
 
 
-def _metrics_of(df: pd.DataFrame) -> list[str]:
-    """The metrics recorded by the runs of a frame (column ``metrics``), in suite order."""
+def recorded_metrics(df: pd.DataFrame) -> list[str]:
+    """The metrics recorded by the runs of a frame (column ``metrics``: each run's comma-joined
+    metric names), in suite order."""
     names = [m for ms in df["metrics"].dropna() for m in str(ms).split(",") if m]
     return list(dict.fromkeys(names))
 
@@ -128,7 +129,7 @@ def summary(final: pd.DataFrame, floors: pd.DataFrame | None = None) -> pd.DataF
     final = final[~final["pilot"].astype(bool)] if "pilot" in final else final
     recs = []
     for header, group in comparable_groups(final):
-        metrics = _metrics_of(group)
+        metrics = recorded_metrics(group)
         order = []
         for label, g in group.groupby("label", sort=False):
             ok = g[g["status"] == "ok"]
@@ -268,7 +269,7 @@ def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None) ->
     headers = [h for h, _ in groups]
     parts = []
     for header, group in groups:
-        metrics = _metrics_of(group)
+        metrics = recorded_metrics(group)
         sub = table
         for k, v in header.items():
             sub = sub[sub[k] == v]

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kswgd.leaderboard import recorded_metrics
 from kswgd.spec import SIGNED_METRICS
 
 #: Fixed styles of the shipped methods (colour-blind-safe Okabe–Ito colours).
@@ -84,7 +85,7 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
     ``metrics``: each run's comma-joined metric names); without that column, every numeric
     column that is not spec, timing, diagnostic or health."""
     if "metrics" in df:
-        names = dict.fromkeys(m for ms in df["metrics"].dropna() for m in str(ms).split(",") if m)
+        names = recorded_metrics(df)
     else:
         names = dict.fromkeys(c for c in df.columns if c not in _NOT_METRICS
                               and not c.startswith(_PREFIXES)

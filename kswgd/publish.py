@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from kswgd import store
-from kswgd.leaderboard import leaderboard_markdown
+from kswgd.leaderboard import leaderboard_markdown, recorded_metrics
 from kswgd.params import ConfigError, choice_error
 from kswgd.plots import save_convergence_plot
 
@@ -42,8 +42,7 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
     if final.empty or final["pilot"].astype(bool).all():
         raise ConfigError(f"nothing to publish: {out} has no finished runs")
     final = final[~final["pilot"].astype(bool)].reset_index(drop=True)
-    recorded = list(dict.fromkeys(m for ms in final["metrics"].dropna()
-                                  for m in str(ms).split(",") if m))
+    recorded = recorded_metrics(final)
     for name in metrics or []:
         if name not in recorded:
             raise choice_error("metric to plot (not recorded in this folder)", name, recorded)
