@@ -116,8 +116,6 @@ def _cmd_run(args) -> int:
     from kswgd.parallel import check_threads, make_executor
 
     check_threads(args.threads_per_run)
-    if args.scheduler and args.jobs != 1:
-        raise ConfigError("give --jobs or --scheduler, not both")
     from kswgd.leaderboard import leaderboard_markdown
     from kswgd.runner import SweepInterrupted, run_suite
 
