@@ -153,11 +153,21 @@ def summary(final: pd.DataFrame, floors: pd.DataFrame | None = None) -> pd.DataF
     return pd.DataFrame(recs)
 
 
+def group_floors(floors: pd.DataFrame, header: dict) -> pd.DataFrame:
+    """The floor rows of a comparable group: every column the group header shares with the
+    floors table (dataset, its parameters, particle count, reference and training sizes) must
+    match (a header value that is missing matches a missing one); the number of steps does not
+    matter, floors do not depend on it."""
+    sel = pd.Series(True, index=floors.index)
+    for key, value in header.items():
+        if key in floors.columns and key != "n_steps":
+            missing = value is None or isinstance(value, float) and np.isnan(value)
+            sel &= floors[key].isna() if missing else floors[key] == value
+    return floors[sel]
+
+
 def _floor_rows(header: dict, floors: pd.DataFrame, metrics: list[str]) -> list[dict]:
-    sel = floors
-    for k, v in header.items():
-        if k in sel.columns and k != "n_steps":
-            sel = sel[sel[k] == v]
+    sel = group_floors(floors, header)
     out = []
     for kind, label, uses in (("data", "data floor", "training points, subsampled to N"),
                               ("noise", "noise floor", "exact draws of π, N of them")):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kswgd.leaderboard import recorded_metrics
+from kswgd.leaderboard import group_floors, recorded_metrics
 from kswgd.spec import SIGNED_METRICS
 
 #: Fixed styles of the shipped methods (colour-blind-safe Okabe–Ito colours).
@@ -157,12 +157,10 @@ def floors_for(floors: pd.DataFrame | None, header: Mapping, metric: str) -> dic
     "noise" and "data"; failed floors (NaN) are left out."""
     if floors is None or floors.empty:
         return {}
-    sel = (floors["metric"] == metric) & floors["value"].notna()
-    for key, value in header.items():
-        if key in floors.columns and key != "n_steps":
-            sel &= floors[key].isna() if _missing(value) else floors[key] == value
+    sel = group_floors(floors, dict(header))
+    sel = sel[(sel["metric"] == metric) & sel["value"].notna()]
     out = {}
-    for kind, g in floors[sel].groupby("kind", sort=False):
+    for kind, g in sel.groupby("kind", sort=False):
         last = g.iloc[-1]
         out[str(kind)] = (float(last["value"]), float(last["std"]))
     return out
