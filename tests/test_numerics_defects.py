@@ -12,10 +12,8 @@ from kswgd.registry import get_dataset
 
 
 def _ou_pairs(m, d, lag, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((m, d))
-    y = np.exp(-lag) * x + np.sqrt(1 - np.exp(-2 * lag)) * rng.standard_normal((m, d))
-    return TrainingData(x, y, lag=lag)
+    """m exact OU transitions x → y at ``lag`` from x ~ N(0, I_d) (the gaussian dataset's)."""
+    return get_dataset("gaussian", d=d, lag=lag).train(m, np.random.default_rng(seed))
 
 
 @pytest.mark.parametrize("estimator", ["edmd", "dirichlet"])
