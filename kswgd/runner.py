@@ -69,10 +69,8 @@ from kswgd.suite import DatasetEntry, Suite
 
 #: A run is declared diverged when a particle leaves this multiple of the reference's extent.
 DIVERGENCE_FACTOR = 1e3
-#: The step-size rule extends its grid at most this many times on each side.
+#: The step-size rule extends its grid at most this many times in all (both sides together).
 MAX_GRID_EXTENSIONS = 2
-
-PILOT = PILOT_REPETITION
 
 
 def _key(*parts) -> list[int]:
@@ -346,7 +344,7 @@ class MethodPlan:
         return [self.base.with_repetition(r) for r in range(self.repetitions)]
 
     def pilot(self, step: float) -> RunSpec:
-        return self.base.with_step(step, "pilot").with_repetition(PILOT)
+        return self.base.with_step(step, "pilot").with_repetition(PILOT_REPETITION)
 
 
 @dataclass
@@ -359,8 +357,9 @@ class Plan:
 
     @property
     def n_planned(self) -> int:
-        """Runs known before anything runs: repetitions and initial-grid pilots."""
-        return sum(m.repetitions + len(m.grid) for m in self.methods)
+        """Runs known before anything runs: repetitions and the grid pilots of runnable
+        methods (a skipped method's pilots never run)."""
+        return sum(m.repetitions + (0 if m.skip else len(m.grid)) for m in self.methods)
 
 
 def _params_for(entry: DatasetEntry, name: str, params: dict, label: str) -> dict:
@@ -550,19 +549,17 @@ def choose_step(scores: dict[float, float]) -> float | None:
     return max(h for h, v in scores.items() if v == best)
 
 
-def choose_step_pilots(mp: MethodPlan, score, driver: Driver | None = None):
+def choose_step_pilots(mp: MethodPlan, score):
     """Run the pilots of the step-size rule one after another: every step of the grid, then,
     while the best step is the largest (smallest) step tried, one more step beyond it at the
     grid's outer ratio (the ratio of its two outermost steps on that side, 3 for a one-step
-    grid), at most MAX_GRID_EXTENSIONS times per side. ``score(spec)`` gives (value, None) or
+    grid), at most MAX_GRID_EXTENSIONS times in all. ``score(spec)`` gives (value, None) or
     (None, reason). Returns ({step: score}, {step: failure reason}). The driver runs the same
     rule (:class:`StepSearch`) with the grid's pilots in parallel."""
     search = StepSearch(mp)
     for h in mp.grid:
         search.record(h, *score(mp.pilot(h)))
     while (h := search.next_step()) is not None:
-        if driver is not None:
-            driver.extra += 1
         search.record(h, *score(mp.pilot(h)))
     return search.scores, search.reasons
 
@@ -753,11 +750,6 @@ class Driver:
                 self._complete(self._inflight.pop(fut), fut)
         return [rid for i in sorted(self.ids) for rid in self.ids[i]]
 
-    @property
-    def n_runs(self) -> int:
-        """Runs known before anything runs (repetitions and grid pilots of runnable methods)."""
-        return sum(m.repetitions + (0 if m.skip else len(m.grid)) for m in self.plan.methods)
-
 
 def clean_partial(out: Path) -> int:
     """Remove the temporary files a killed process left behind (names ``.*.tmp``); returns how
@@ -788,7 +780,7 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
     clean_partial(out)
     driver = Driver(out, plan, log, executor)
     if progress is not None:
-        driver.progress = progress(driver.n_runs)
+        driver.progress = progress(plan.n_planned)
     try:
         return driver.run()
     except KeyboardInterrupt:
