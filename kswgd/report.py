@@ -344,15 +344,12 @@ def folder_sources(out: Path) -> Sources:
     def session(rid: str):
         return runner.session_for(RunSpec.from_dict(manifests[rid]["spec"]))
 
-    def particles(rid: str) -> np.ndarray | None:
-        path = store.run_dir(out, rid) / "particles.npy"
-        return np.load(path, allow_pickle=False) if path.exists() else None
-
     def board(header: Mapping, rows: pd.DataFrame) -> str:
         return leaderboard.leaderboard_markdown(out, sorted(set(rows["run_id"])))
 
     return Sources(rows=store.load_rows(out), floors=store.load_floors(out),
-                   manifests=manifests, leaderboard=board, particles=particles,
+                   manifests=manifests, leaderboard=board,
+                   particles=lambda rid: store.load_particles(out, rid),
                    dataset=lambda rid: session(rid).dataset,
                    reference=lambda rid: session(rid).ctx.reference)
 

@@ -63,7 +63,6 @@ from kswgd.spec import (
     PILOT_REPETITION,
     RunSpec,
     code_fingerprint,
-    floor_file,
 )
 from kswgd.suite import DatasetEntry, Suite
 
@@ -591,12 +590,12 @@ class Driver:
     # -- the graph -------------------------------------------------------------------------
     def start(self) -> None:
         """Queue every task known before anything runs."""
-        seen: set[str] = set()
+        seen: set[Path] = set()
         for i, mp in enumerate(self.plan.methods):
-            name = floor_file(mp.base)
-            if name not in seen:
-                seen.add(name)
-                if not (self.out / "floors" / name).exists():
+            path = store.floor_path(self.out, mp.base)
+            if path not in seen:
+                seen.add(path)
+                if not path.exists():
                     self._push(Task("floor", mp.base, None, (1, i)))
             self.ids[i] = []
             if mp.skip:
@@ -686,7 +685,7 @@ class Driver:
         man = store.load_manifest(self.out, rid)
         if man["status"] != "ok" or not spec.metrics:
             return None, man["reason"] or "no metric"
-        rows = pd.read_parquet(store.run_dir(self.out, rid) / "rows.parquet")
+        rows = store.load_run_rows(self.out, rid)
         value = float(rows.sort_values("iteration")[spec.metrics[0]].iloc[-1])
         return (value, None) if np.isfinite(value) else (None, "non-finite pilot score")
 
@@ -721,7 +720,7 @@ class Driver:
             result = (failed_result(task.spec, why) if task.kind == "run"
                       else floor_record(task.spec, "failed", why))
         if task.kind == "floor":
-            store.write_json(self.out / "floors" / floor_file(task.spec), result)
+            store.write_json(store.floor_path(self.out, task.spec), result)
             if result["status"] != "ok":
                 self.log(f"  {task.spec.dataset:16s} floors failed: {result['reason']}")
         else:

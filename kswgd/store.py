@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from kswgd.params import ConfigError
-from kswgd.spec import jsonable
+from kswgd.spec import RunSpec, floor_file, jsonable
 
 
 def array_hash(*arrays: np.ndarray) -> str:
@@ -103,6 +103,12 @@ def run_dir(out: Path, run_id: str) -> Path:
     return Path(out) / "runs" / run_id
 
 
+def floor_path(out: Path, spec: RunSpec) -> Path:
+    """Where the floors a spec is compared with are stored (``OUT/floors/``, file name by
+    :func:`kswgd.spec.floor_file`)."""
+    return Path(out) / "floors" / floor_file(spec)
+
+
 def is_finished(out: Path, run_id: str) -> bool:
     """A run is finished (ok, failed or skipped) exactly when its manifest exists."""
     return (run_dir(out, run_id) / "manifest.json").exists()
@@ -135,6 +141,17 @@ def read_json(path: Path) -> dict:
 
 def load_manifest(out: Path, run_id: str) -> dict:
     return read_json(run_dir(out, run_id) / "manifest.json")
+
+
+def load_run_rows(out: Path, run_id: str) -> pd.DataFrame:
+    """The checkpoint rows of one stored run."""
+    return pd.read_parquet(run_dir(out, run_id) / "rows.parquet")
+
+
+def load_particles(out: Path, run_id: str, stem: str = "particles") -> np.ndarray | None:
+    """A stored run's particles (``<stem>.npy``: the final ones by default), None if not kept."""
+    path = run_dir(out, run_id) / f"{stem}.npy"
+    return np.load(path, allow_pickle=False) if path.exists() else None
 
 
 def _require(out: Path) -> Path:
