@@ -103,7 +103,21 @@ def run_task(kind: str, spec, threads: int, backend: dict):
 # ---------------------------------------------------------------------------------------------
 
 
-class SerialExecutor:
+class _Executor:
+    """What every executor shares: used as a context manager, it closes on exit (at once,
+    without waiting, when leaving on an exception such as Ctrl-C)."""
+
+    def close(self, wait: bool = True) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close(wait=exc[0] is None)
+
+
+class SerialExecutor(_Executor):
     """Runs each task in this process when it is submitted (``--jobs 1``)."""
 
     kind = "serial"
@@ -134,12 +148,6 @@ class SerialExecutor:
         numba.set_num_threads(self._numba)
         self._blas.restore_original_limits()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close(wait=exc[0] is None)
-
 
 def _init_worker() -> None:
     """Set up a worker process: Ctrl-C is the driver's to handle (it stops the workers), and
@@ -148,7 +156,7 @@ def _init_worker() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
-class ProcessExecutor:
+class ProcessExecutor(_Executor):
     """``--jobs N``: N worker processes started with the ``spawn`` method (a fork of a process
     whose Numba/OpenMP threads have started can deadlock). A worker that dies breaks the pool:
     the tasks in flight fail with BrokenProcessPool (the driver resubmits them) and the next
@@ -188,14 +196,8 @@ class ProcessExecutor:
                     proc.terminate()
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close(wait=exc[0] is None)
-
-
-class DaskExecutor:
+class DaskExecutor(_Executor):
     """``--scheduler ADDRESS``: the tasks go to a running dask.distributed scheduler;
     ``--scheduler local:N`` starts a LocalCluster of N single-threaded worker processes on
     the loopback interface. A worker lost mid-task: the scheduler reschedules the task up to
@@ -246,12 +248,6 @@ class DaskExecutor:
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close(wait=exc[0] is None)
 
 
 def make_executor(jobs: int = 1, scheduler: str | None = None, threads: int = 1):
