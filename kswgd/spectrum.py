@@ -137,6 +137,16 @@ class NystromSpectrum(Spectrum):
 
         return _kernels.gauss_features_rowshift(x, self.points, self.bandwidth, out=out)
 
+    def _blocks(self, x: np.ndarray):
+        """(row slice, kernel block) over x in row blocks of about ``block_entries`` entries,
+        each block computed into one reused buffer."""
+        n_rows, n = len(x), len(self.points)
+        step = max(1, self.block_entries // max(n, 1))
+        buf = np.empty((min(step, n_rows), n))
+        for i in range(0, n_rows, step):
+            rows = slice(i, min(i + step, n_rows))
+            yield rows, self._kernel(x[rows], buf[: rows.stop - i])
+
     def _two_products(self, x: np.ndarray, second) -> tuple[np.ndarray, np.ndarray]:
         """P = K [W, w z] and Q = K second(P), with ``second`` mapping P to an (n, q) matrix."""
         x = np.ascontiguousarray(x, dtype=np.float64)
@@ -150,17 +160,13 @@ class NystromSpectrum(Spectrum):
             kmat = self._kernel(x, buf[: n_rows * n].reshape(n_rows, n))
             p = kmat @ first
             return p, kmat @ second(p)
-        step = max(1, self.block_entries // max(n, 1))
-        buf = np.empty((min(step, n_rows), n))
         p = np.empty((n_rows, first.shape[1]))
-        for i in range(0, n_rows, step):
-            kb = self._kernel(x[i : i + step], buf[: len(x[i : i + step])])
-            np.matmul(kb, first, out=p[i : i + step])
+        for rows, kb in self._blocks(x):
+            np.matmul(kb, first, out=p[rows])
         rhs = second(p)
         q = np.empty((n_rows, rhs.shape[1]))
-        for i in range(0, n_rows, step):
-            kb = self._kernel(x[i : i + step], buf[: len(x[i : i + step])])
-            np.matmul(kb, rhs, out=q[i : i + step])
+        for rows, kb in self._blocks(x):
+            np.matmul(kb, rhs, out=q[rows])
         return p, q
 
     def _folded(self, x: np.ndarray, coef) -> tuple[np.ndarray, np.ndarray]:
@@ -184,13 +190,10 @@ class NystromSpectrum(Spectrum):
 
     def phi(self, x):
         x = np.ascontiguousarray(x, dtype=np.float64)
-        n_rows, n = len(x), len(self.points)
-        step = max(1, self.block_entries // max(n, 1))
-        out = np.empty((n_rows, self.weights.shape[1] - 1))
-        buf = np.empty((min(step, n_rows), n))
-        for i in range(0, n_rows, step):
-            s = self._kernel(x[i : i + step], buf[: len(x[i : i + step])]) @ self.weights
-            out[i : i + step] = s[:, 1:] / s[:, :1]
+        out = np.empty((len(x), self.weights.shape[1] - 1))
+        for rows, kb in self._blocks(x):
+            s = kb @ self.weights
+            out[rows] = s[:, 1:] / s[:, :1]
         return out
 
     def weighted_gradient(self, x, w):
