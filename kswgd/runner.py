@@ -409,6 +409,8 @@ def plan_suite(suite: Suite, datasets: list[str] | None = None,
         if b["keep_particles"] not in KEEP_PARTICLES:
             raise choice_error("keep_particles", b["keep_particles"], KEEP_PARTICLES)
         for name, params, label in todo:
+            if not entry.runs_method(name, label):
+                continue
             raw = _params_for(entry, name, params, label)
             sampler = registry.get_sampler(name, **raw)
             tuned = "step" not in raw and bool(b["step_grid"])

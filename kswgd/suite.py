@@ -8,10 +8,12 @@ kswgd.runner.choose_step_pilots; a method whose params give ``step`` is not tune
 ``keep_particles`` ("final", the default: each run keeps its final particles; "checkpoints":
 also those of every checkpoint). ``[[datasets]]``
 entries have ``name``, ``params`` and may override the budget keys and give per-method
-parameters (``method_params.<method> = {...}``, e.g. a step size for that dataset).
-``[[methods]]`` entries have ``name`` and ``params``. Optional ``description`` and
-``estimated_minutes`` (the measured wall clock on the 2-core machine) are what ``kswgd suites``
-shows.
+parameters (``method_params.<method> = {...}``, e.g. a step size for that dataset), and
+``methods = [...]`` (labels or names of ``[[methods]]`` entries) to run only those on it (e.g.
+an ablation's training-size sweep at one rank). The same dataset may appear in several entries
+with different budgets. ``[[methods]]`` entries have ``name``, ``params`` and optionally
+``label``. Optional ``description`` and ``estimated_minutes`` (the measured wall clock on the
+2-core machine) are what ``kswgd suites`` shows.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class DatasetEntry:
     params: dict
     budget: dict
     method_params: dict = field(default_factory=dict)
+    methods: list[str] | None = None   # labels or names of the methods run on it; None = all
+
+    def runs_method(self, name: str, label: str) -> bool:
+        """Whether the method entry (name, label) runs on this dataset entry."""
+        return self.methods is None or name in self.methods or label in self.methods
 
 
 @dataclass
@@ -112,14 +119,16 @@ def load_suite(name_or_path: str) -> Suite:
     top = {k: raw.get(k, v) for k, v in BUDGET_KEYS.items()}
     entries = []
     for item in raw.get("datasets", []):
-        extra = set(item) - set(BUDGET_KEYS) - {"name", "params", "method_params"}
+        extra = set(item) - set(BUDGET_KEYS) - {"name", "params", "method_params", "methods"}
         if extra or "name" not in item:
             raise ConfigError(f"suite {path.name}: a [[datasets]] entry needs 'name' and may "
-                              f"have params, method_params and {', '.join(BUDGET_KEYS)}; "
-                              f"got {sorted(item)}")
+                              f"have params, method_params, methods and "
+                              f"{', '.join(BUDGET_KEYS)}; got {sorted(item)}")
         budget = {k: item.get(k, top[k]) for k in BUDGET_KEYS}
+        only = item.get("methods")
         entries.append(DatasetEntry(item["name"], dict(item.get("params", {})), budget,
-                                    dict(item.get("method_params", {}))))
+                                    dict(item.get("method_params", {})),
+                                    None if only is None else [str(m) for m in only]))
     methods = []
     items = raw.get("methods", [])
     names = [item.get("name") for item in items]
@@ -131,6 +140,12 @@ def load_suite(name_or_path: str) -> Suite:
         methods.append((item["name"], params, item.get("label") or method_label(
             item["name"], params, unique=names.count(item["name"]) == 1)))
     labels = [m[2] for m in methods]
+    known = set(labels) | {m[0] for m in methods}
+    for entry in entries:
+        for name in entry.methods or []:
+            if name not in known:
+                raise choice_error(f"method of the {entry.name!r} entry of suite {path.name}",
+                                   name, known)
     if len(set(labels)) != len(labels):
         raise ConfigError(f"suite {path.name}: two [[methods]] entries share a label; "
                           f"give each a distinct 'label' ({', '.join(labels)})")

@@ -241,7 +241,7 @@ def test_every_shipped_suite_is_valid():
     from kswgd.suite import available_suites
 
     suites = available_suites()
-    assert {"smoke", "ablation", "quadruple_well"} <= set(suites)
+    assert {"smoke", "leaderboard", "paper-quadruple-well"} <= set(suites)
     for name in suites:
         validate_suite(load_suite(name))
 
