@@ -113,7 +113,9 @@ def describe_suites() -> list[dict]:
             rows.append(row)
             continue
         row["description"] = suite.description
-        row["runs"] = sum(e.budget["repetitions"] for e in suite.datasets) * len(suite.methods)
+        row["runs"] = sum(e.budget["repetitions"] * sum(e.runs_method(m[0], m[2])
+                                                        for m in suite.methods)
+                          for e in suite.datasets)
         row["estimated_minutes"] = suite.estimated_minutes
         rows.append(row)
     return rows

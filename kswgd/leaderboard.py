@@ -367,3 +367,85 @@ def compare_markdown(reference: Path, candidate: Path) -> str:
     notes = [f"- only in one folder: {dict(zip(names, k, strict=True))['dataset']} / "
              f"{dict(zip(names, k, strict=True))['label']}" for k in only]
     return "\n".join(lines + [""] + notes) + "\n"
+
+
+def across_groups(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The summary across comparable groups (e.g. across datasets) of a :func:`summary` table,
+    by one unsigned metric (lower is better):
+
+    matrix:   one row per group (its title columns ``dataset`` and ``budget``), one column per
+              method label: the label's mean final metric divided by the group's noise floor
+              (1 = as close to π as N exact draws), NaN where the label did not run ok;
+    per label: ``groups`` (groups where it ran ok), ``mean_rank`` (its rank by the metric's mean
+              within each such group, 1 = best, averaged), ``wins`` (groups where it ranks
+              first), ``median_noise_ratio`` and ``median_data_ratio`` (median over its groups
+              of metric / noise floor and metric / data floor).
+    """
+    if metric in SIGNED_METRICS:
+        raise ValueError(f"{metric} can be negative: ratios and ranks across groups need an "
+                         "unsigned metric such as w2")
+    keys = [c for c in group_columns(table) if c in table]
+    rows, per = [], {}
+    for key, g in table.groupby(keys, sort=False, dropna=False):
+        head = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        runs = g[(g["kind"] == "method") & g[metric].notna() & (g.get(f"{metric}_n", 1) > 0)]
+        floor = {k: g.loc[g["kind"] == k, metric] for k in ("noise floor", "data floor")}
+        noise = float(floor["noise floor"].iloc[0]) if len(floor["noise floor"]) else np.nan
+        data = float(floor["data floor"].iloc[0]) if len(floor["data floor"]) else np.nan
+        budget = ", ".join(f"{short}={_clean(head[c])}" for c, short in
+                           zip(BUDGET_COLUMNS, ("N", "T", "M", "ref"), strict=True) if c in head)
+        rec = {"dataset": head["dataset"], "budget": budget}
+        ranks = runs[metric].rank(method="min")
+        for (_, r), rank in zip(runs.iterrows(), ranks, strict=True):
+            rec[r["label"]] = r[metric] / noise if noise > 0 else np.nan
+            p = per.setdefault(r["label"], {"ranks": [], "noise": [], "data": []})
+            p["ranks"].append(rank)
+            p["noise"].append(r[metric] / noise if noise > 0 else np.nan)
+            p["data"].append(r[metric] / data if data > 0 else np.nan)
+        rows.append(rec)
+    labels = pd.DataFrame([{"label": k, "groups": len(v["ranks"]),
+                            "mean_rank": float(np.mean(v["ranks"])),
+                            "wins": int(sum(r == 1 for r in v["ranks"])),
+                            "median_noise_ratio": float(np.nanmedian(v["noise"])),
+                            "median_data_ratio": float(np.nanmedian(v["data"]))}
+                           for k, v in per.items()])
+    if not labels.empty:
+        labels = labels.sort_values(["mean_rank", "label"]).reset_index(drop=True)
+    return pd.DataFrame(rows), labels
+
+
+def across_groups_markdown(out: Path, metric: str | None = None) -> str:
+    """Markdown of :func:`across_groups` for the finished runs of ``out`` (default metric: the
+    first unsigned metric the runs recorded)."""
+    final = store.load_final(out)
+    final = final[~final["pilot"].astype(bool)]
+    metrics = _metrics_of(final)
+    metric = metric or next((m for m in metrics if m not in SIGNED_METRICS), None)
+    if metric is None:
+        return "(no unsigned metric to rank by)\n"
+    matrix, labels = across_groups(summary(final, store.load_floors(out)), metric)
+    name = LABELS.get(metric, metric)
+    methods = [c for c in labels["label"]] if not labels.empty else []
+    lines = [f"### {name} / noise floor, per dataset (1 = as close to π as N exact draws; "
+             "lower is better; — = cannot run or failed)", "",
+             "| dataset | budget | " + " | ".join(methods) + " |",
+             "|" + "---|" * (len(methods) + 2)]
+    for _, r in matrix.iterrows():
+        best = np.nanmin([r.get(m, np.nan) for m in methods]) if methods else np.nan
+        cells = []
+        for m in methods:
+            v = r.get(m, np.nan)
+            txt = "—" if not np.isfinite(v) else f"{v:.3g}"
+            cells.append(f"**{txt}**" if np.isfinite(v) and v == best else txt)
+        lines.append(f"| {r['dataset']} | {r['budget']} | " + " | ".join(cells) + " |")
+    lines += ["", f"### Across datasets, by {name}", "",
+              "| method | datasets run | mean rank | wins | median ratio to noise floor | "
+              "median ratio to data floor |", "|---|---|---|---|---|---|"]
+    for _, r in labels.iterrows():
+        lines.append(f"| {r['label']} | {r['groups']} | {r['mean_rank']:.2f} | {r['wins']} | "
+                     f"{r['median_noise_ratio']:.3g} | {r['median_data_ratio']:.3g} |")
+    lines += ["", f"Rank: position by mean final {name} within each dataset's table, among the "
+              "methods that ran ok there (1 = best); a method that cannot run on a dataset has "
+              "no rank there. The data floor is the training points themselves subsampled to "
+              "N: a ratio below 1 means the particles are closer to π than the data."]
+    return "\n".join(lines) + "\n"

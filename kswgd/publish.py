@@ -1,7 +1,7 @@
-"""Publish a results folder into ``results/NAME``: the Markdown leaderboard, a small Parquet
-table of every run's final row (the run spec as flat columns, metrics, health, git commit), and
-convergence figures. Everything written is small enough to commit; the per-checkpoint rows and
-particles stay in the (git-ignored) results folder.
+"""Publish a results folder into ``results/NAME``: the Markdown and CSV leaderboards, the summary
+across datasets, a small Parquet table of every run's final row (the run spec as flat columns,
+metrics, health, git commit), and convergence figures. Everything written is small enough to
+commit; the per-checkpoint rows and particles stay in the (git-ignored) results folder.
 
 Inputs are checked before anything is written: the results folder must hold finished runs,
 the destination must not be a file, and every requested metric must have been recorded.
@@ -14,7 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from kswgd import store
-from kswgd.leaderboard import leaderboard_markdown, recorded_metrics
+from kswgd.leaderboard import (
+    across_groups_markdown,
+    leaderboard,
+    leaderboard_markdown,
+    recorded_metrics,
+)
 from kswgd.params import ConfigError, choice_error
 from kswgd.plots import save_convergence_plot
 
@@ -33,7 +38,8 @@ def _cells_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def publish(out: Path, dest: Path, metrics: list[str] | None = None,
             note: str | None = None) -> list[Path]:
-    """Write leaderboard.md (headed by ``note`` if given), final.parquet and
+    """Write leaderboard.md (headed by ``note`` if given), leaderboard.csv, summary.md (the
+    summary across datasets, when there are several), final.parquet and
     convergence_<metric>.png into ``dest``."""
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
@@ -60,6 +66,11 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
     dest.mkdir(parents=True, exist_ok=True)
     store.write_text(dest / "leaderboard.md", board)
     written = [dest / "leaderboard.md"]
+    store.write_text(dest / "leaderboard.csv", leaderboard(out, "csv"))
+    written.append(dest / "leaderboard.csv")
+    if final.groupby("dataset").ngroups > 1:
+        store.write_text(dest / "summary.md", header + across_groups_markdown(out))
+        written.append(dest / "summary.md")
     store.write_parquet(dest / "final.parquet", _cells_as_text(final))
     written.append(dest / "final.parquet")
     plottable = [m for m in recorded if ok[m].notna().any()] if len(ok) else []

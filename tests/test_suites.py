@@ -129,3 +129,34 @@ def test_the_published_smoke_suite_reruns_to_the_committed_table(tmp_path):
             assert np.array_equal(a.to_numpy(float), b.to_numpy(float), equal_nan=True), col
         else:
             assert a.astype(str).tolist() == b.astype(str).tolist(), col
+
+
+def test_the_summary_across_datasets_ranks_and_divides_by_the_floors():
+    """Two datasets, three methods: ranks, wins and floor ratios against hand computation; a
+    method absent from a dataset gets no rank there; a signed metric is refused."""
+    import numpy as np
+    import pandas as pd
+
+    from kswgd.leaderboard import across_groups
+
+    def group(ds, values, noise, data):
+        budget = {"n_particles": 10, "n_steps": 5, "n_train": 20, "n_reference": 30}
+        rows = [{"dataset": ds, **budget, "kind": "method", "label": k, "w2": v, "w2_n": 3}
+                for k, v in values.items()]
+        rows += [{"dataset": ds, **budget, "kind": "noise floor", "label": "*noise floor*",
+                  "w2": noise}, {"dataset": ds, **budget, "kind": "data floor",
+                                 "label": "*data floor*", "w2": data}]
+        return rows
+
+    table = pd.DataFrame(group("a", {"x": 2.0, "y": 1.0, "z": 4.0}, 0.5, 1.0)
+                         + group("b", {"x": 3.0, "y": 6.0}, 1.5, 2.0))
+    matrix, labels = across_groups(table, "w2")
+    assert matrix["x"].tolist() == [4.0, 2.0] and np.isnan(matrix["z"].iloc[1])
+    got = labels.set_index("label")
+    assert got.loc["x", "mean_rank"] == 1.5 and got.loc["x", "wins"] == 1
+    assert got.loc["y", "mean_rank"] == 1.5 and got.loc["y", "wins"] == 1
+    assert got.loc["z", "groups"] == 1 and got.loc["z", "mean_rank"] == 3.0
+    assert got.loc["x", "median_noise_ratio"] == np.median([2.0 / 0.5, 3.0 / 1.5])
+    assert got.loc["y", "median_data_ratio"] == np.median([1.0 / 1.0, 6.0 / 2.0])
+    with pytest.raises(ValueError, match="negative"):
+        across_groups(table.rename(columns={"w2": "mmd2"}), "mmd2")
