@@ -419,7 +419,7 @@ def across_groups_markdown(out: Path, metric: str | None = None) -> str:
     first unsigned metric the runs recorded)."""
     final = store.load_final(out)
     final = final[~final["pilot"].astype(bool)]
-    metrics = _metrics_of(final)
+    metrics = recorded_metrics(final)
     metric = metric or next((m for m in metrics if m not in SIGNED_METRICS), None)
     if metric is None:
         return "(no unsigned metric to rank by)\n"
