@@ -19,7 +19,8 @@ from numba import njit, prange
 # ---------------------------------------------------------------------------------------------
 
 
-_SCRATCH_ENTRIES = 1 << 17  # exponent entries per kernel call (1 MB: stays in cache)
+_SCRATCH_ENTRIES = 1 << 19  # exponent entries per kernel call (4 MB: fewer parallel launches;
+# measured at N = 2 627, F = 1 000: 1 << 17 gave 6.3 ms a feature matrix, 1 << 19 5.1 ms)
 
 
 def _gauss_matrix(x, z, sigma, shift, out):
