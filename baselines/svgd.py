@@ -123,8 +123,35 @@ def median_sq_distance(x: np.ndarray) -> float:
     total = n * n
     idx = [total // 2] if total % 2 else [total // 2 - 1, total // 2]
     ks = sorted({(i - n) // 2 for i in idx if i >= n})
-    part = np.partition(pairs, ks) if ks else pairs
-    return float(np.mean([0.0 if i < n else part[(i - n) // 2] for i in idx]))
+    value = dict(zip(ks, order_statistics(pairs, ks), strict=True))
+    return float(np.mean([0.0 if i < n else value[(i - n) // 2] for i in idx]))
+
+
+def order_statistics(a: np.ndarray, ks: list[int]) -> list[float]:
+    """The exact k-th smallest values of ``a`` (0-based, ks sorted), as ``np.partition`` gives.
+
+    Selection over all of ``a`` costs about 30 ms for the 3.4 M pair distances of N = 2 627
+    particles, more than the SVGD direction itself. So for large arrays: bracket the wanted
+    ranks by quantiles of a fixed-seed subsample (±0.03 around them, about four standard errors),
+    count the entries below the bracket, and select inside the bracket only. The values are
+    exact whatever the subsample (a bracket that misses falls back to full selection); only the
+    time depends on it.
+    """
+    if not ks:
+        return []
+    n = a.size
+    if n > 200_000:
+        sample = a[np.random.default_rng(_MEDIAN_SEED).integers(0, n, 8192)]
+        q = np.array([ks[0], ks[-1]]) / (n - 1)
+        lo, hi = np.quantile(sample, [max(q[0] - 0.03, 0.0), min(q[1] + 0.03, 1.0)])
+        n_below = int(np.count_nonzero(a < lo))
+        band = a[(a >= lo) & (a <= hi)]
+        if n_below <= ks[0] and ks[-1] < n_below + band.size:
+            local = [k - n_below for k in ks]
+            part = np.partition(band, local)
+            return [float(part[k]) for k in local]
+    part = np.partition(a, ks)
+    return [float(part[k]) for k in ks]
 
 
 def median_bandwidth(x: np.ndarray, subsample: int = 0) -> float:

@@ -104,6 +104,21 @@ def test_svgd_median_is_the_full_matrix_median_of_the_original_code():
         assert median_bandwidth(x) == pytest.approx(full / (2 * np.log(n + 1)), rel=1e-12)
 
 
+def test_order_statistics_are_exact_selection_on_large_arrays():
+    # the bracketed selection must return exactly what full selection returns, for ranks in the
+    # middle and at both ends, with ties, and at the SVGD median's size (N = 700: 244 650 pairs)
+    from kswgd.baselines.svgd import median_sq_distance, order_statistics
+
+    rng = np.random.default_rng(3)
+    a = rng.random(400_000)
+    tied = np.round(a, 2)
+    for arr in (a, tied):
+        for ks in ([0], [199_999, 200_000], [399_999], [123_456]):
+            assert order_statistics(arr, ks) == [float(np.partition(arr, k)[k]) for k in ks]
+    x = rng.standard_normal((700, 2))
+    assert median_sq_distance(x) == np.median(cdist(x, x, "sqeuclidean"))
+
+
 def test_localised_tail_modes_are_dropped_and_counted_for_edmd():
     # Issue 10's case: 2-D OU, 4 000 pairs, 200 k-means++ landmarks put bumps on a few tail
     # points, whose modes carry most of Σφ² on ≤ 5 samples (seen: ℓ = 0.85 for λ̂ = 1.38).
