@@ -6,7 +6,10 @@ the kernel; kernels trust their inputs. Each kernel has ``cache=True``; ``parall
 body. Each kernel's docstring gives the formula and the shapes; each has a plain-numpy twin in
 the tests. Numba's ``exp`` is a scalar call on this machine while numpy's is SIMD, so Gaussian
 matrices (``gauss_features``, ``gauss_features_rowshift``) are plain functions: the kernel
-``gauss_exponent`` fills a cache-sized block of exponents, numpy exponentiates it into place.
+``sq_distances`` and ``shift_scale_rows`` fill a cache-sized block of exponents, numpy
+exponentiates it into place,
+and the blocks are shared among Python threads (both release the GIL), not among ``prange``
+iterations.
 """
 
 from __future__ import annotations
@@ -19,24 +22,62 @@ from numba import njit, prange
 # ---------------------------------------------------------------------------------------------
 
 
-_SCRATCH_ENTRIES = 1 << 19  # exponent entries per kernel call (4 MB: fewer parallel launches;
-# measured at N = 2 627, F = 1 000: 1 << 17 gave 6.3 ms a feature matrix, 1 << 19 5.1 ms)
+_SCRATCH_ENTRIES = 1 << 17  # exponent entries per block (1 MB: stays in cache)
+_THREADED_ENTRIES = 1 << 17  # below this many entries one thread does the whole matrix
+_POOL: list = []             # the lazily created thread pool of _gauss_matrix
+# Exponents below _EXP_LO give kernel entries of exactly 0 (exp(−707) ≈ 9e-308 is at the edge
+# of the normal doubles): numpy's SIMD exp leaves its fast path for arguments below about −708,
+# which made it 7× slower on kernels where most pairs are far apart (measured on this machine),
+# so those exponents are floored at _EXP_LO and their entries set to 0 after the exp.
+_EXP_LO = -707.0
+
+
+def _row_blocks(n: int, f: int) -> list[tuple[int, int]]:
+    rows = max(1, min(n, _SCRATCH_ENTRIES // max(f, 1)))
+    return [(i, min(i + rows, n)) for i in range(0, n, rows)]
 
 
 def _gauss_matrix(x, z, sigma, shift, out):
-    """exp of ``gauss_exponent`` in row blocks: the exponent of a block stays in cache, numpy's
-    SIMD exp writes each entry of ``out`` once (Numba's exp is a scalar call here)."""
+    """exp(c (‖x_i − z_j‖² − m_i)), c = −1/(2σ²), m_i = min_l ‖x_i − z_l‖² if ``shift`` else 0,
+    with entries below exp(_EXP_LO) ≈ 9e-308 set to 0, in row blocks: the exponent of a block
+    (``sq_distances``, ``shift_scale_rows``) stays in cache, numpy's SIMD exp writes each entry
+    of ``out`` once (Numba's exp is a scalar call).
+
+    With ``numba.get_num_threads()`` = T > 1 (``--threads-per-run``) and a large matrix, the
+    blocks are shared among T Python threads: the kernel (``nogil``) and numpy's ``exp`` both
+    release the GIL, so the exponent and the exponential run on T cores. Every entry is computed
+    by the same arithmetic whatever the split, so the result does not depend on T."""
+    import numba
+
     x = np.ascontiguousarray(x, dtype=np.float64)
     zt = np.ascontiguousarray(np.asarray(z, dtype=np.float64).T)
     n, f = x.shape[0], zt.shape[1]
     if out is None:
         out = np.empty((n, f))
-    rows = max(1, min(n, _SCRATCH_ENTRIES // max(f, 1)))
-    scratch = np.empty((rows, f))
     c = -0.5 / (float(sigma) ** 2)
-    for i in range(0, n, rows):
-        e = gauss_exponent(x[i : i + rows], zt, c, shift, scratch[: len(x[i : i + rows])])
-        np.exp(e, out=out[i : i + rows])
+    blocks = _row_blocks(n, f)
+    threads = min(numba.get_num_threads(), len(blocks)) if n * f >= _THREADED_ENTRIES else 1
+
+    def fill(part: list[tuple[int, int]]) -> None:
+        scratch = np.empty((blocks[0][1] - blocks[0][0], f))
+        zeros = np.zeros(len(scratch))
+        for i0, i1 in part:
+            e = sq_distances(x[i0:i1], zt, scratch[: i1 - i0])
+            if shift_scale_rows(e, e.min(axis=1) if shift else zeros[: i1 - i0], c, _EXP_LO):
+                zero_where_floored(e, np.exp(e, out=out[i0:i1]), _EXP_LO)
+            else:
+                np.exp(e, out=out[i0:i1])
+
+    if threads <= 1:
+        fill(blocks)
+        return out
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS,
+                                        thread_name_prefix="kswgd-gauss"))
+    for job in [_POOL[0].submit(fill, blocks[t::threads]) for t in range(threads)]:
+        job.result()
     return out
 
 
@@ -44,7 +85,7 @@ def gauss_features(x, z, sigma, out=None):
     """Gaussian bumps ψ_ij = exp(−‖x_i − z_j‖² / (2σ²)).
 
     x: (N, d) points, z: (F, d) centres, sigma: bandwidth; out: optional (N, F) array (may be a
-    strided view). Returns (N, F). Exponent by the kernel ``gauss_exponent``, exp by numpy.
+    strided view). Returns (N, F). Exponent by ``sq_distances``, exp by numpy.
     """
     return _gauss_matrix(x, z, sigma, False, out)
 
@@ -85,39 +126,60 @@ def gauss_grad_dot(x, z, psi, beta, sigma):
 
 
 
-@njit(cache=True, parallel=True, fastmath=True)
-def gauss_exponent(x, zt, c, shift, out):
-    """Gaussian exponent, written in place for numpy's (SIMD) ``exp``:
+@njit(cache=True, fastmath=True, nogil=True)
+def sq_distances(x, zt, out):
+    """Squared distances d_ij = ‖x_i − z_j‖², written in place.
 
-        e_ij = c · (‖x_i − z_j‖² − m_i),   c = −1/(2s²),
-        m_i = min_l ‖x_i − z_l‖² if ``shift`` (then e_ij ≤ 0, max_j e_ij = 0), else 0
-
-    exp(e) is ``gauss_features`` (shift False) or ``gauss_features_rowshift`` (shift True).
     x: (N, d) points; zt: (d, n) the centres transposed, so that each coordinate is one
     contiguous row and the loop over j vectorises; out: (N, n), filled and returned. O(N n d).
+    Serial and ``nogil``: ``_gauss_matrix`` runs it on row blocks in several threads.
     """
     n_rows, d = x.shape
     f = zt.shape[1]
-    for i in prange(n_rows):
+    for i in range(n_rows):
         row = out[i]
         for j in range(f):
             row[j] = 0.0
-        for a in range(d - 1):
+        for a in range(d):
             xa = x[i, a]
+            za = zt[a]
             for j in range(f):
-                t = xa - zt[a, j]
-                row[j] += t * t
-        xa = x[i, d - 1]
-        m = np.inf
-        for j in range(f):                    # the last coordinate, with the row minimum
-            t = xa - zt[d - 1, j]
-            row[j] += t * t
-            m = min(m, row[j])
-        if not shift:
-            m = 0.0
-        for j in range(f):
-            row[j] = c * (row[j] - m)
+                t = xa - za[j]
+                row[j] = row[j] + t * t
     return out
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def shift_scale_rows(out, m, c, lo):
+    """The Gaussian exponent from squared distances, in place, floored at ``lo``:
+
+        e_ij = max(c · (d_ij − m_i), lo)
+
+    out: (N, n) squared distances; m: (N,) row shifts (the row minima for a row-shifted kernel,
+    else zeros); c = −1/(2s²). Returns the number of entries floored. (The row minimum is
+    numpy's ``min``, which is SIMD; a minimum inside the distance loop stopped it vectorising.)
+    """
+    floored = 0
+    for i in range(out.shape[0]):
+        row = out[i]
+        mi = m[i]
+        for j in range(out.shape[1]):
+            v = c * (row[j] - mi)
+            if v < lo:
+                v = lo
+                floored += 1
+            row[j] = v
+    return floored
+
+
+@njit(cache=True, fastmath=True, nogil=True)
+def zero_where_floored(e, k, lo):
+    """k_ij = 0 where e_ij ≤ lo (the entries ``shift_scale_rows`` floored), in place.
+    e, k: (N, n)."""
+    for i in range(e.shape[0]):
+        for j in range(e.shape[1]):
+            if e[i, j] <= lo:
+                k[i, j] = 0.0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ landmarks, random frequencies). After fitting:
 - ``dict(x)`` returns Ψ, shape (N, F);
 - ``partial(x, a)`` returns ∂Ψ/∂x_a, shape (N, F);
 - ``grad_dot(x, beta, psi=None)`` returns Σ_j β_j ∇ψ_j(x_i), shape (N, d), in O(N F d) time
-  without an (N, F, d) tensor (the transport's hot loop).
+  without an (N, F, d) tensor;
+- ``transport(x, xi, lam)`` returns the spectral transport of φ = Ψ Ξ (the hot loop).
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ class Dictionary:
         """Σ_j β_j ∇ψ_j(x_i), (N, d), one partial matrix at a time."""
         x = _as_points(x)
         return np.stack([self.partial(x, a) @ beta for a in range(x.shape[1])], axis=1)
+
+    def transport(self, x: np.ndarray, xi: np.ndarray, lam: np.ndarray):
+        """The rank-r transport of φ_k = Ψ ξ_k (docs/design.md, 'The transport'):
+
+            c = Ξᵀ mean_i ψ(x_i),   β = Ξ (c / λ),   v_i = Σ_j β_j ∇ψ_j(x_i)
+
+        from one N × F feature matrix. xi: (F, r), lam: (r,). Returns v (N, d) and c (r,)."""
+        psi = self(x)
+        c = psi.mean(axis=0) @ xi
+        beta = xi @ (c / lam)
+        return self.grad_dot(x, beta, psi=psi), c
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         """Jψ as an (N, F, d) tensor: for small inputs (tests, Dirichlet-form blocks) only."""
@@ -214,14 +226,40 @@ class RBF(Dictionary):
         bumps = psi[:, 1:] if psi is not None else _kernels.gauss_features(
             x, self.centres_, self.sigma_
         )
-        # Σ_j β_j ∇ψ_j(x_i) = −(x_i Σ_j β_j ψ_ij − Σ_j β_j ψ_ij z_j)/σ²: one product with d + 1
-        # columns (BLAS reads the strided view of psi without a copy)
+        return self._bump_grad_dot(x, beta, bumps)
+
+    def _bump_grad_dot(self, x, beta, bumps):
+        """Σ_j β_j ∇ψ_j(x_i) = −(x_i Σ_j β_j ψ_ij − Σ_j β_j ψ_ij z_j)/σ² from the bumps ψ_ij
+        (j ≥ 1, any row stride): one product with d + 1 columns."""
         b = np.asarray(beta[1:], dtype=np.float64)
         m = bumps @ np.column_stack([b, b[:, None] * self.centres_])
         return -(x * m[:, :1] - m[:, 1:]) / self.sigma_**2
 
+    def transport(self, x, xi, lam):
+        """:meth:`Dictionary.transport` with the bumps as one contiguous N × (F − 1) matrix (the
+        constant column's mean is 1 and its gradient 0): numpy's exp into a contiguous array is
+        about 1.3× faster than into the strided view ``Ψ[:, 1:]``."""
+        x = _as_points(x)
+        n, f = len(x), len(self.centres_)
+        buf = self.__dict__.get("_buffer")
+        if buf is None or buf.size < n * f:     # reused from step to step: a fresh N × F array
+            buf = self.__dict__["_buffer"] = np.empty(n * f)   # costs its page faults each time
+        bumps = _kernels.gauss_features(x, self.centres_, self.sigma_,
+                                        out=buf[: n * f].reshape(n, f))
+        mean = np.empty(bumps.shape[1] + 1)
+        mean[0] = 1.0
+        mean[1:] = bumps.mean(axis=0)
+        c = mean @ xi
+        beta = xi @ (c / lam)
+        return self._bump_grad_dot(x, beta, bumps), c
+
     def info(self):
         return {**super().info(), "bandwidth": self.sigma_, "landmarks": self.landmarks}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_buffer", None)             # the transport's scratch matrix
+        return state
 
 
 class KernelSections(RBF):
@@ -281,6 +319,11 @@ class KernelSections(RBF):
         dq = dk.mean(axis=1)
         out = (dk / np.sqrt(q)[:, None] - 0.5 * kmat * (dq / q**1.5)[:, None]) / self.qsqrt_
         return np.hstack([np.zeros((len(x), 1)), out])
+
+    def transport(self, x, xi, lam):
+        if self.normalize == "none":
+            return super().transport(x, xi, lam)
+        return Dictionary.transport(self, x, xi, lam)
 
     def grad_dot(self, x, beta, psi=None):
         if self.normalize == "none":

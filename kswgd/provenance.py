@@ -68,5 +68,6 @@ def environment() -> dict:
         "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER", "default"),
         "blas": blas,
         "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
-                                               "OPENBLAS_CORETYPE", "NUMBA_NUM_THREADS")},
+                                               "OPENBLAS_CORETYPE", "OPENBLAS_THREAD_TIMEOUT",
+                                               "NUMBA_NUM_THREADS")},
     }

@@ -66,10 +66,7 @@ class DictionarySpectrum(Spectrum):
         return self.dictionary.grad_dot(x, self.coefficients @ w)
 
     def transport_velocity(self, x):
-        psi = self.dictionary(x)
-        c = psi.mean(axis=0) @ self.coefficients
-        beta = self.coefficients @ (c / self.eigenvalues)
-        return self.dictionary.grad_dot(x, beta, psi=psi), c
+        return self.dictionary.transport(x, self.coefficients, self.eigenvalues)
 
 
 @dataclass

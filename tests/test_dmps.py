@@ -114,32 +114,60 @@ def _rowshift_kernel_numpy(x, z, s):
     return np.exp(-(d2 - d2.min(axis=1, keepdims=True)) / (2 * s**2))
 
 
-def test_gauss_exponent_rowshift_matches_numpy():
+def test_gauss_exponent_kernels_match_numpy():
     from kswgd import _kernels
 
     rng = np.random.default_rng(7)
     for d in (1, 2, 3):
         x, z = rng.standard_normal((13, d)), rng.standard_normal((29, d))
-        out = _kernels.gauss_exponent(x, np.ascontiguousarray(z.T), -0.5 / 0.7**2, True,
-                                               np.empty((13, 29)))
-        np.testing.assert_allclose(np.exp(out), _rowshift_kernel_numpy(x, z, 0.7), rtol=1e-12)
-        assert np.all(out <= 0) and np.all(out.max(axis=1) == 0)
         d2 = ((x[:, None, :] - z[None, :, :]) ** 2).sum(axis=2)
-        plain = _kernels.gauss_exponent(x, np.ascontiguousarray(z.T), -2.0, False,
-                                        np.empty((13, 29)))
-        np.testing.assert_allclose(plain, -2.0 * d2, rtol=1e-12)
-        # the wrappers, in row blocks of 4 and into a strided view
-        old = _kernels._SCRATCH_ENTRIES
-        try:
-            _kernels._SCRATCH_ENTRIES = 4 * 29
-            wide = np.zeros((13, 31))
+        sq = _kernels.sq_distances(x, np.ascontiguousarray(z.T), np.empty((13, 29)))
+        np.testing.assert_allclose(sq, d2, rtol=1e-12)
+        m = sq.min(axis=1)
+        e = sq.copy()
+        assert _kernels.shift_scale_rows(e, m, -0.5 / 0.7**2, -707.0) == 0
+        np.testing.assert_allclose(np.exp(e), _rowshift_kernel_numpy(x, z, 0.7), rtol=1e-12)
+        assert np.all(e <= 0) and np.all(e.max(axis=1) == 0)
+        # the floor: entries below it are counted, floored, then zeroed after the exp
+        e = sq.copy()
+        n_low = int((-2.0 * d2 < -3.0).sum())
+        assert _kernels.shift_scale_rows(e, np.zeros(13), -2.0, -3.0) == n_low > 0
+        np.testing.assert_allclose(e, np.maximum(-2.0 * d2, -3.0), rtol=1e-12)
+        k = np.exp(e)
+        _kernels.zero_where_floored(e, k, -3.0)
+        np.testing.assert_allclose(k, np.where(-2.0 * d2 <= -3.0, 0.0, np.exp(-2.0 * d2)),
+                                   rtol=1e-12)
+
+
+def test_gauss_features_blocks_threads_strides_and_underflow():
+    """The wrappers in row blocks of 4, into a strided view, on 1 and 2 threads (identical bits),
+    and with far pairs: exactly 0 where exp underflows, as numpy gives."""
+    import numba
+
+    from kswgd import _kernels
+
+    rng = np.random.default_rng(8)
+    x, z = rng.standard_normal((53, 2)), rng.standard_normal((29, 2))
+    x[:5] += 40.0                                   # far from every centre: exp(−800) = 0
+    d2 = ((x[:, None, :] - z[None, :, :]) ** 2).sum(axis=2)
+    old = (_kernels._SCRATCH_ENTRIES, _kernels._THREADED_ENTRIES, numba.get_num_threads())
+    try:
+        _kernels._SCRATCH_ENTRIES, _kernels._THREADED_ENTRIES = 4 * 29, 1
+        outs = []
+        for threads in (1, 2):
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            wide = np.zeros((53, 31))
             _kernels.gauss_features(x, z, 0.7, out=wide[:, 2:])
-            np.testing.assert_allclose(wide[:, 2:], np.exp(-d2 / (2 * 0.7**2)), rtol=1e-12)
             assert np.all(wide[:, :2] == 0)
-            np.testing.assert_allclose(_kernels.gauss_features_rowshift(x, z, 0.7),
-                                       _rowshift_kernel_numpy(x, z, 0.7), rtol=1e-12)
-        finally:
-            _kernels._SCRATCH_ENTRIES = old
+            outs.append((wide[:, 2:].copy(), _kernels.gauss_features_rowshift(x, z, 0.7)))
+        for plain, shifted in outs:
+            np.testing.assert_allclose(plain, np.exp(-d2 / (2 * 0.7**2)), rtol=1e-12, atol=0)
+            assert np.all(plain[:5] == 0)
+            np.testing.assert_allclose(shifted, _rowshift_kernel_numpy(x, z, 0.7), rtol=1e-12)
+        assert all(np.array_equal(a, b) for a, b in zip(outs[0], outs[1], strict=True))
+    finally:
+        _kernels._SCRATCH_ENTRIES, _kernels._THREADED_ENTRIES = old[:2]
+        numba.set_num_threads(old[2])
 
 
 def _old_transport_numpy(spec, x):

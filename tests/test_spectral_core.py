@@ -163,6 +163,15 @@ def test_dictionary_partials_and_grad_dot_match_finite_differences(name):
     np.testing.assert_allclose(dic.grad_dot(x, beta),
                                np.einsum("nfd,f->nd", dic.jacobian(x), beta),
                                rtol=1e-10, atol=1e-12)
+    # the transport c = Ξᵀ mean ψ, v = Jψᵀ Ξ (c/λ), at two sizes (the rbf reuses its buffer)
+    xi = rng.standard_normal((dic.n_features, 3))
+    lam = np.array([1.0, 2.0, 3.0])
+    for pts in (x, x[:17], rng.standard_normal((60, 2))):
+        v, c = dic.transport(pts, xi, lam)
+        c_ref = dic(pts).mean(axis=0) @ xi
+        np.testing.assert_allclose(c, c_ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(v, np.einsum("nfd,f->nd", dic.jacobian(pts), xi @ (c_ref / lam)),
+                                   rtol=1e-9, atol=1e-12)
 
 
 def test_poly_has_every_monomial_up_to_the_degree():
