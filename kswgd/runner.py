@@ -338,12 +338,19 @@ class MethodPlan:
     repetitions: int
     grid: tuple[float, ...] = ()
     skip: str | None = None
+    pilot_checkpoints: tuple[int, ...] = ()   # a pilot's checkpoints; () = the base's budget
 
     def runs(self) -> list[RunSpec]:
         return [self.base.with_repetition(r) for r in range(self.repetitions)]
 
     def pilot(self, step: float) -> RunSpec:
-        return self.base.with_step(step, "pilot").with_repetition(PILOT_REPETITION)
+        """The pilot run of ``step``: the base spec at that step, on the pilot repetition, for
+        the suite's ``pilot_steps`` iterations (all of ``n_steps`` unless it says fewer)."""
+        spec = self.base.with_step(step, "pilot").with_repetition(PILOT_REPETITION)
+        if self.pilot_checkpoints and self.pilot_checkpoints != spec.checkpoints:
+            spec = replace(spec, n_steps=self.pilot_checkpoints[-1],
+                           checkpoints=self.pilot_checkpoints)
+        return spec
 
 
 @dataclass
@@ -408,6 +415,11 @@ def plan_suite(suite: Suite, datasets: list[str] | None = None,
         metrics, skipped = _resolve_metrics(entry, dataset, task_names)
         if b["keep_particles"] not in KEEP_PARTICLES:
             raise choice_error("keep_particles", b["keep_particles"], KEEP_PARTICLES)
+        pilot_steps = int(b["pilot_steps"]) or int(b["n_steps"])
+        if not 1 <= pilot_steps <= int(b["n_steps"]):
+            raise ConfigError(f"suite '{suite.name}', dataset '{entry.name}': pilot_steps must "
+                              f"be between 1 and n_steps = {b['n_steps']} (0 = n_steps), got "
+                              f"{b['pilot_steps']}")
         for name, params, label in todo:
             if not entry.runs_method(name, label):
                 continue
@@ -427,7 +439,8 @@ def plan_suite(suite: Suite, datasets: list[str] | None = None,
             plan.methods.append(MethodPlan(
                 base, int(b["repetitions"]),
                 tuple(sorted(float(h) for h in b["step_grid"])) if tuned else (),
-                registry.incompatibility(sampler, dataset)))
+                registry.incompatibility(sampler, dataset),
+                tuple(checkpoints(pilot_steps, b["n_checkpoints"])) if tuned else ()))
     return plan
 
 

@@ -4,7 +4,8 @@ A suite is a TOML file in ``benchmarks/suites/`` (``kswgd run --suite NAME``) or
 Top-level keys set the budget shared by every method (fair comparisons): ``repetitions``,
 ``n_particles``, ``n_steps``, ``n_checkpoints``, ``n_train``, ``n_reference``, ``metrics``,
 ``floor_seeds``, ``root_seed``, ``step_grid`` (the steps tried by the step-size rule, see
-kswgd.runner.choose_step_pilots; a method whose params give ``step`` is not tuned) and
+kswgd.runner.choose_step_pilots; a method whose params give ``step`` is not tuned),
+``pilot_steps`` (the iterations of each pilot of that rule; 0, the default, = ``n_steps``) and
 ``keep_particles`` ("final", the default: each run keeps its final particles; "checkpoints":
 also those of every checkpoint). ``[[datasets]]``
 entries have ``name``, ``params`` and may override the budget keys and give per-method
@@ -36,6 +37,7 @@ BUDGET_KEYS = {
     "floor_seeds": 3,
     "root_seed": 20261128,
     "step_grid": [],
+    "pilot_steps": 0,
     "keep_particles": "final",
 }
 

@@ -11,7 +11,7 @@ from kswgd import store
 from kswgd.cli import main
 from kswgd.leaderboard import leaderboard_markdown
 from kswgd.params import ConfigError
-from kswgd.runner import checkpoints, rng_for, run_suite
+from kswgd.runner import checkpoints, plan_suite, rng_for, run_suite
 from kswgd.suite import load_suite
 
 TINY = """
@@ -178,6 +178,25 @@ def test_step_rule_picks_best_pilot_and_skips_diverging_steps(tmp_path):
     board = leaderboard_markdown(out)
     assert sum(ln.startswith("| ula |") for ln in board.splitlines()) == 1
     assert "ula 0.2 (rule)" in board or "ula 0.02 (rule)" in board
+
+
+def test_pilot_steps_shortens_only_the_pilots(tmp_path):
+    text = TINY.replace("floor_seeds = 2", "floor_seeds = 2\nstep_grid = [0.02, 0.2]\n"
+                        "pilot_steps = 8")
+    text = text.replace('params = { step = 0.05 }', "params = {}")
+    out = tmp_path / "out"
+    run_suite(_suite(tmp_path, text), out, log=lambda s: None)
+    manifests = list(store.load_manifests(out).values())
+    pilots = [m["spec"] for m in manifests if m["spec"]["pilot"]]
+    runs = [m["spec"] for m in manifests if not m["spec"]["pilot"]]
+    assert len(pilots) >= 2 and {p["n_steps"] for p in pilots} == {8}
+    assert {tuple(p["checkpoints"]) for p in pilots} == {(0, 3, 5, 8)}
+    assert {r["n_steps"] for r in runs} == {20}            # the runs keep the suite's budget
+    rows = store.load_rows(out)
+    assert rows[rows.pilot].iteration.max() == 8 and rows[~rows.pilot].iteration.max() == 20
+    for bad in ("pilot_steps = 21", "pilot_steps = -1"):
+        with pytest.raises(ConfigError, match="pilot_steps must be between 1 and n_steps = 20"):
+            plan_suite(_suite(tmp_path, text.replace("pilot_steps = 8", bad), "bad.toml"))
 
 
 def test_same_method_twice_gets_distinct_rows(tmp_path):
