@@ -146,6 +146,26 @@ def _bandwidths(bandwidth: float | Sequence[float]) -> np.ndarray:
     return s
 
 
+_PAIR_BLOCK = 1 << 22   # kernel entries per row block of a pair sum (32 MB)
+
+
+def gauss_pair_sum(a: np.ndarray, b: np.ndarray, bandwidths: np.ndarray) -> float:
+    """Σ_i Σ_j Σ_s exp(−‖a_i − b_j‖² / (2 s²)) over every pair (the diagonal included when a
+    is b, each such term exactly 1) and every bandwidth s.
+
+    Row blocks of the Gaussian matrix (``_kernels.gauss_features``: threaded, numpy's SIMD exp),
+    each summed by numpy in a fixed order, so the value does not depend on the thread count;
+    O(block) memory. Faster than a fused pair loop, whose exp is a scalar call."""
+    rows = max(1, _PAIR_BLOCK // len(b))
+    buf = np.empty((min(rows, len(a)), len(b)))
+    total = 0.0
+    for s in bandwidths:
+        for i in range(0, len(a), rows):
+            blk = a[i : i + rows]
+            total += float(_kernels.gauss_features(blk, b, s, out=buf[: len(blk)]).sum())
+    return total
+
+
 # ---------------------------------------------------------------------------------------------
 # The metric functions (plain arrays in, float out)
 # ---------------------------------------------------------------------------------------------
@@ -279,18 +299,17 @@ def mmd2(x, y, *, bandwidth: float | Sequence[float]) -> float:
         MMD²_u = 1/(n(n−1)) Σ_{i≠j} k(x_i, x_j) + 1/(m(m−1)) Σ_{i≠j} k(y_i, y_j)
                  − 2/(n m) Σ_{i,j} k(x_i, y_j)
 
-    Fused Numba pair sums (``_kernels.gauss_*_rowsums``): no kernel matrix is formed, O(n + m)
-    memory. Can be slightly negative (unbiased). With several bandwidths it is the sum of the
-    single-scale values.
+    Pair sums by :func:`gauss_pair_sum` (the i ≠ j sums are the full sums minus the diagonal's
+    n terms of 1 per bandwidth), O(n + m) memory beyond one block. Can be slightly negative
+    (unbiased). With several bandwidths it is the sum of the single-scale values.
     """
     x = as_points(x, "x")
     y = as_points(y, "y", dim=x.shape[1])
     s = _bandwidths(bandwidth)
-    inv = np.ascontiguousarray(0.5 / (s * s))
     n, m = x.shape[0], y.shape[0]
-    kxx = 2.0 * np.sum(_kernels.gauss_self_rowsums(x, inv)) / (n * (n - 1))
-    kyy = 2.0 * np.sum(_kernels.gauss_self_rowsums(y, inv)) / (m * (m - 1))
-    kxy = np.sum(_kernels.gauss_cross_rowsums(x, y, inv)) / (n * m)
+    kxx = (gauss_pair_sum(x, x, s) - n * len(s)) / (n * (n - 1))
+    kyy = (gauss_pair_sum(y, y, s) - m * len(s)) / (m * (m - 1))
+    kxy = gauss_pair_sum(x, y, s) / (n * m)
     return float(kxx + kyy - 2.0 * kxy)
 
 
@@ -407,17 +426,15 @@ def paper_mmd(x, y, *, bandwidth: float | None = None, seed: int = 0) -> float:
     why it only stands beside our ``mmd2``: the diagonal terms add a positive bias of order
     1/n + 1/m, so exact draws of π do not score 0 and the value depends on the particle count;
     the bandwidth depends on the evaluated cloud (see :func:`pooled_median_bandwidth`).
-    ``bandwidth`` fixes s instead. Fused Numba pair sums (``_kernels.gauss_*_rowsums``),
-    O(n + m) memory.
+    ``bandwidth`` fixes s instead. Pair sums by :func:`gauss_pair_sum`.
     """
     x = as_points(x, "x")
     y = as_points(y, "y", dim=x.shape[1])
-    s = pooled_median_bandwidth(x, y, seed=seed) if bandwidth is None else bandwidth
-    inv = np.ascontiguousarray(0.5 / (_bandwidths(s) ** 2))
+    s = _bandwidths(pooled_median_bandwidth(x, y, seed=seed) if bandwidth is None else bandwidth)
     n, m = x.shape[0], y.shape[0]
-    kxx = (n + 2.0 * np.sum(_kernels.gauss_self_rowsums(x, inv))) / (n * n)
-    kyy = (m + 2.0 * np.sum(_kernels.gauss_self_rowsums(y, inv))) / (m * m)
-    kxy = np.sum(_kernels.gauss_cross_rowsums(x, y, inv)) / (n * m)
+    kxx = gauss_pair_sum(x, x, s) / (n * n)
+    kyy = gauss_pair_sum(y, y, s) / (m * m)
+    kxy = gauss_pair_sum(x, y, s) / (n * m)
     return math.sqrt(max(float(kxx + kyy - 2.0 * kxy), 0.0))
 
 
