@@ -542,9 +542,13 @@ class StepSearch:
             return None
         best = choose_step(self.scores)
         tried = sorted(set(self.scores) | set(self.reasons))
-        if best is None or len(tried) < 2 and not self.single:
+        if best is None:                     # every pilot failed: try a smaller step
+            if not tried:
+                return None
+            step = float(f"{tried[0] / self.down:.6g}")
+        elif len(tried) < 2 and not self.single:
             return None
-        if best == tried[-1]:
+        elif best == tried[-1]:
             step = float(f"{tried[-1] * self.up:.6g}")
         elif best == tried[0]:
             step = float(f"{tried[0] / self.down:.6g}")
@@ -567,7 +571,8 @@ def choose_step_pilots(mp: MethodPlan, score):
     """Run the pilots of the step-size rule one after another: every step of the grid, then,
     while the best step is the largest (smallest) step tried, one more step beyond it at the
     grid's outer ratio (the ratio of its two outermost steps on that side, 3 for a one-step
-    grid), at most MAX_GRID_EXTENSIONS times in all. ``score(spec)`` gives (value, None) or
+    grid), at most MAX_GRID_EXTENSIONS times in all; while every pilot has failed, one more
+    step below the smallest. ``score(spec)`` gives (value, None) or
     (None, reason). Returns ({step: score}, {step: failure reason}). The driver runs the same
     rule (:class:`StepSearch`) with the grid's pilots in parallel."""
     search = StepSearch(mp)

@@ -180,6 +180,23 @@ def test_step_rule_picks_best_pilot_and_skips_diverging_steps(tmp_path):
     assert "ula 0.2 (rule)" in board or "ula 0.02 (rule)" in board
 
 
+def test_step_rule_tries_smaller_steps_when_every_pilot_fails(tmp_path):
+    # ULA on N(0, 1): x <- (1 - h) x + sqrt(2h) xi diverges for h = 3 and 9, not for h = 1
+    text = TINY.replace("floor_seeds = 2", "floor_seeds = 2\nstep_grid = [3.0, 9.0]")
+    text = text.replace('params = { step = 0.05 }', "params = {}")
+    out = tmp_path / "out"
+    run_suite(_suite(tmp_path, text), out, log=lambda s: None)
+    manifests = list(store.load_manifests(out).values())
+    pilots = {m["spec"]["method_params"]["step"]: m["status"] for m in manifests
+              if m["spec"]["pilot"]}
+    # then, 1.0 being the best and smallest step, the usual extension below it
+    assert pilots == {3.0: "failed", 9.0: "failed", 1.0: "ok", 0.333333: "ok"}
+    (choice,) = [json.loads(p.read_text()) for p in (out / "steps").glob("*.json")]
+    assert choice["chosen"] in (1.0, 0.333333)
+    assert {m["status"] for m in manifests if m["spec"]["method"] == "ula"
+            and not m["spec"]["pilot"]} == {"ok"}
+
+
 def test_pilot_steps_shortens_only_the_pilots(tmp_path):
     text = TINY.replace("floor_seeds = 2", "floor_seeds = 2\nstep_grid = [0.02, 0.2]\n"
                         "pilot_steps = 8")
