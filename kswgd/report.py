@@ -128,8 +128,11 @@ def markdown_to_html(md: str) -> str:
 
 
 # --- pieces ---------------------------------------------------------------------------------
+REPORT_DPI = 90   # the page's images: sharp on a screen, a third of the bytes at 110 dpi
+
+
 def _img(fig, alt: str) -> str:
-    data = base64.b64encode(plots.figure_bytes(fig, "png")).decode("ascii")
+    data = base64.b64encode(plots.figure_bytes(fig, "png", dpi=REPORT_DPI)).decode("ascii")
     return f'<img alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,{data}">'
 
 
@@ -260,29 +263,49 @@ def _find(obj, names: Sequence[str]):
     return None
 
 
+_SPEC_KEYS = ("dataset_params", "method_params", "n_particles", "n_steps", "n_train",
+              "n_reference", "root_seed", "floor_seeds", "code")
+
+
+def _spec_text(spec: Mapping) -> str:
+    """The run's spec in one line: what tells two runs of one label apart (parameters, budget,
+    seeds, code fingerprint); the run folder's manifest.json has the rest."""
+    return json.dumps({k: spec[k] for k in _SPEC_KEYS if k in spec}, sort_keys=True,
+                      separators=(",", ":"), default=str)
+
+
 def _provenance(src: Sources, rows: pd.DataFrame) -> str:
+    """One table row per run (pilots and failures included): id, label, repetition, status,
+    commit, CPU, threads, versions and the spec in one line. A column whose value is the same
+    for every run is stated once above the table instead."""
     runs = rows.sort_values(["pilot", "label", "repetition", "run_id"]).drop_duplicates("run_id")
-    head = ["run", "label", "repetition", "pilot", "status", "commit", "CPU", "threads",
-            "versions"]
-    out = [f"<details><summary>Provenance of the {len(runs)} runs (commit, versions, CPU, "
-           "threads, spec)</summary><table><thead><tr>"
-           + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
-    specs = []
+    table = []
     for _, r in runs.iterrows():
         man = src.manifests.get(r["run_id"], {})
         versions = _find(man, ["packages", "versions"]) or {}
-        cells = [r["run_id"], r["label"], r["repetition"], bool(r["pilot"]), r["status"],
-                 _find(man, ["git_commit", "commit"]), _find(man, ["cpu"]),
-                 _find(man, ["numba_threads", "threads"]),
-                 ", ".join(f"{k} {v}" for k, v in versions.items())
-                 if isinstance(versions, Mapping) else versions]
-        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-        specs.append(f"<details><summary>{html.escape(str(r['run_id']))} · "
-                     f"{html.escape(str(r['label']))}</summary><pre>"
-                     f"{html.escape(json.dumps(man, indent=1, sort_keys=True, default=str))}"
-                     "</pre></details>")
-    out.append("</tbody></table>")
-    return "".join(out) + "".join(specs) + "</details>"
+        table.append({
+            "run": r["run_id"], "label": r["label"], "repetition": r["repetition"],
+            "pilot": bool(r["pilot"]), "status": r["status"],
+            "commit": _find(man, ["git_commit", "commit"]), "CPU": _find(man, ["cpu"]),
+            "threads": _find(man, ["numba_threads", "threads"]),
+            "versions": ", ".join(f"{k} {v}" for k, v in versions.items())
+            if isinstance(versions, Mapping) else versions,
+            "spec": _spec_text(man.get("spec", {}))})
+    keep = ("run", "label", "repetition", "pilot", "status", "commit", "spec")
+    shared = {k: table[0][k] for k in table[0] if k not in keep
+              and len({str(t[k]) for t in table}) == 1} if table else {}
+    head = [k for k in (table[0] if table else keep) if k not in shared]
+    out = [f"<details><summary>Provenance of the {len(runs)} runs (commit, versions, CPU, "
+           "threads, spec)</summary>"]
+    out += [f'<p class="note">{html.escape(k)} (every run): {html.escape(str(v))}</p>'
+            for k, v in shared.items()]
+    out.append("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
+               + "</tr></thead><tbody>")
+    for t in table:
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(t[h]))}</td>" for h in head)
+                   + "</tr>")
+    out.append("</tbody></table></details>")
+    return "".join(out)
 
 
 def _group_section(src: Sources, index: int, header: Mapping, rows: pd.DataFrame,

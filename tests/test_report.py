@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 from html.parser import HTMLParser
 
 import numpy as np
@@ -97,7 +98,9 @@ def synthetic_sources() -> Sources:
     def reference(rid):
         return dataset(rid).draw(150, np.random.default_rng(1))
 
-    manifests = {rid: {"spec": {"label": r["label"]}, "git_commit": "0123abc",
+    manifests = {rid: {"spec": {"label": r["label"], "method_params": [["step", 0.1]],
+                                "n_particles": int(r["n_particles"]), "root_seed": 7},
+                       "git_commit": "0123abc",
                        "environment": {"cpu": "Test CPU <x>", "numba_threads": 2,
                                        "packages": {"numpy": "2.1"}}}
                  for rid, r in by_run.iterrows()}
@@ -199,6 +202,10 @@ def test_tables_have_one_row_per_label_and_text_is_escaped(page_text):
     prov = [t for t in page.tables if t[0][:2] == ["run", "label"]]
     assert sorted(len(t) - 1 for t in prov) == [2, 2, 12]
     assert {r[5] for t in prov for r in t[1:]} == {"0123abc"}
+    # each row ends with the run's spec in one line (parameters, budget, seeds, code)
+    assert all(t[0][-1] == "spec" for t in prov)
+    specs = [json.loads(r[-1]) for t in prov for r in t[1:]]
+    assert all({"method_params", "n_particles", "root_seed"} <= set(sp) for sp in specs)
     assert "Test CPU &lt;x&gt;" in page_text
 
 
