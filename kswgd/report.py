@@ -142,8 +142,24 @@ def _first_runs(rows: pd.DataFrame) -> dict[str, str]:
     return dict(zip(final["label"].astype(str), final["run_id"], strict=True))
 
 
+MAX_SCATTER_PANELS = 12   # an ablation's 60 configurations would make a 4 MB scatter
+
+
+def _best_labels(rows: pd.DataFrame, k: int) -> list[str]:
+    """The k labels with the smallest mean final value of the group's first metric (all labels,
+    in order, when there are at most k or no metric)."""
+    labels = list(dict.fromkeys(rows["label"].astype(str)))
+    metrics = plots.metric_columns(rows)
+    if len(labels) <= k or not metrics:
+        return labels
+    final = rows[rows["iteration"] == rows.groupby("run_id")["iteration"].transform("max")]
+    means = final.groupby(final["label"].astype(str))[metrics[0]].mean()
+    return list(means.sort_values(kind="stable").index[:k])
+
+
 def _scatter(src: Sources, rows: pd.DataFrame, title: str, styles: Mapping) -> str:
-    firsts = _first_runs(rows)
+    shown = _best_labels(rows, MAX_SCATTER_PANELS)
+    firsts = {k: v for k, v in _first_runs(rows).items() if k in shown}
     particles = {}
     for label, rid in firsts.items():
         p = src.particles(rid)
@@ -152,8 +168,11 @@ def _scatter(src: Sources, rows: pd.DataFrame, title: str, styles: Mapping) -> s
     if not particles or next(iter(particles.values())).shape[1] not in (2, 3):
         return ""
     reference = src.reference(next(iter(firsts.values())))
+    which = ("" if len(shown) == rows["label"].nunique() else
+             f" · the {len(shown)} best of {rows['label'].nunique()} configurations by "
+             f"{plots.metric_columns(rows)[0]}")
     fig = plots.scatter_figure(particles, reference, title + " · final particles (first "
-                               "repetition) over the reference (grey)", styles)
+                               "repetition) over the reference (grey)" + which, styles)
     return "<h3>Final particles</h3>" + _img(fig, f"particles {title}")
 
 

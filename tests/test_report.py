@@ -378,3 +378,16 @@ def test_report_command_on_a_real_results_folder(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path / "nowhere"), "--to", str(page_file)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nowhere" in err and "Traceback" not in err
+
+
+def test_scatter_keeps_the_best_configurations_by_the_first_metric():
+    from kswgd.report import _best_labels
+
+    rows = pd.DataFrame({
+        "run_id": ["a0", "a0", "a1", "b0", "c0", "d0"],
+        "label": ["a", "a", "a", "b", "c", "d"],
+        "iteration": [0, 10, 10, 10, 10, 10],
+        "metrics": ["w2"] * 6,
+        "w2": [0.0, 0.5, 0.1, 0.2, 0.4, 0.35]})      # final means: a 0.3, b 0.2, c 0.4, d 0.35
+    assert _best_labels(rows, 2) == ["b", "a"]
+    assert _best_labels(rows, 4) == ["a", "b", "c", "d"]   # all fit: plan order
