@@ -351,11 +351,35 @@ def _group_section(src: Sources, index: int, header: Mapping, rows: pd.DataFrame
     return "\n".join(p for p in parts if p)
 
 
-def render_report(src: Sources, title: str = "kswgd report") -> str:
-    """The whole HTML page (a string)."""
+def report_groups(rows: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
+    """The page's sections: the comparable groups of the runs (``comparable_groups``), each with
+    the step-size pilots that tuned it. A suite's ``pilot_steps`` gives pilots a shorter budget
+    than the runs, so a pilot joins the group of the same dataset, parameters and budget except
+    ``n_steps``, the first one at least as long as the pilot; pilots of no such group (their
+    method never ran) keep a section of their own."""
     from kswgd.leaderboard import comparable_groups
 
-    groups = comparable_groups(src.rows) if not src.rows.empty else []
+    if rows.empty:
+        return []
+    rows = rows.reset_index(drop=True)
+    pilot = rows["pilot"].astype(bool)
+    out = []
+    for _, coarse in comparable_groups(rows.drop(columns="n_steps")):
+        fine = comparable_groups(coarse[~coarse["pilot"].astype(bool)].join(rows["n_steps"]))
+        left = coarse[coarse["pilot"].astype(bool)].join(rows["n_steps"])
+        for header, sub in fine:
+            take = left["n_steps"] <= header["n_steps"]
+            out.append((header, pd.concat([sub, left[take]])))
+            left = left[~take]
+        out += comparable_groups(left) if len(left) else []
+    order = {rid: i for i, rid in enumerate(rows.loc[~pilot, "run_id"])}
+    return sorted(out, key=lambda g: min((order.get(r, len(order)) for r in g[1]["run_id"]),
+                                         default=len(order)))
+
+
+def render_report(src: Sources, title: str = "kswgd report") -> str:
+    """The whole HTML page (a string)."""
+    groups = report_groups(src.rows)
     nav = "".join(f'<li><a href="#g{i}">{html.escape(plots.group_title(h, r))}</a></li>'
                   for i, (h, r) in enumerate(groups))
     # one label -> (colour, marker) map for every figure of the page

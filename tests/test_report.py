@@ -332,6 +332,8 @@ n_train = 1000
 n_reference = 200
 metrics = ["w2"]
 floor_seeds = 2
+step_grid = [0.02, 0.05]
+pilot_steps = 3
 
 [[datasets]]
 name = "gaussian"
@@ -343,7 +345,7 @@ params = { step = 0.5, rank = 3, dictionary = "poly", degree = 2 }
 
 [[methods]]
 name = "ula"
-params = { step = 0.05 }
+params = {}
 """
 
 
@@ -369,6 +371,11 @@ def test_report_command_on_a_real_results_folder(tmp_path, capsys):
     boards = [t for t in page.tables if t[0][0] == "method"]
     assert len(boards) == 1
     assert sorted(r[0] for r in boards[0][1:]) == ["data floor", "kswgd", "noise floor", "ula"]
+    # ula's 3-step pilots belong to the 6-step runs' section, not to a section of their own
+    assert text.count("<section") == 1
+    (prov,) = [t for t in page.tables if t[0][:2] == ["run", "label"]]
+    pilot_col = prov[0].index("pilot")
+    assert sorted(r[pilot_col] for r in prov[1:]).count("True") >= 2
     alts = [img["alt"] for img in page.imgs]
     assert any(a.startswith("convergence of w2") for a in alts)
     assert any(a.startswith("particles") for a in alts)
