@@ -12,7 +12,7 @@ It uses the log-density (or the analytic spectrum), no training data.
 
 from __future__ import annotations
 
-from kswgd.estimators import estimate
+from kswgd.core.estimators import estimate
 from kswgd.sampler import SpectralSampler
 
 

@@ -26,7 +26,7 @@ from functools import cache
 import numpy as np
 from scipy.spatial.distance import pdist
 
-from kswgd import _kernels
+from kswgd.core import _kernels
 from kswgd.dataset import move
 from kswgd.params import ConfigError, choice_error
 from kswgd.sampler import Sampler

@@ -10,7 +10,7 @@ from ._compat import needs_api
 
 
 def estimate(*args, **kwargs):
-    from kswgd.estimators import estimate as fit
+    from kswgd.core.estimators import estimate as fit
 
     return fit(*args, **kwargs)
 
@@ -37,7 +37,7 @@ class EdmdFit(_Fit):
     params = [10_000, 50_000]
 
     def _dic(self):
-        from kswgd.dictionaries import RBF
+        from kswgd.core.dictionaries import RBF
 
         return RBF(400, 0.4)
 
@@ -56,7 +56,7 @@ class DirichletFit(_Fit):
     params = [10_000, 50_000]
 
     def _dic(self):
-        from kswgd.dictionaries import Poly
+        from kswgd.core.dictionaries import Poly
 
         return Poly(6)
 
@@ -75,7 +75,7 @@ class KdePairsFit(_Fit):
     params = [2_000, 5_000]
 
     def _dic(self):
-        from kswgd.dictionaries import RFF
+        from kswgd.core.dictionaries import RFF
 
         return RFF(300)
 

@@ -33,7 +33,7 @@ class MMD2(_Once):
 
     @needs_api
     def setup(self):
-        from kswgd import metrics
+        from kswgd.core import metrics
 
         self.mmd2 = metrics.mmd2
         self.x, self.y = _gauss(10_000, 0, 0.1), _gauss(10_000, 1)
@@ -50,7 +50,7 @@ class W2(_Once):
 
     @needs_api
     def setup(self):
-        from kswgd import metrics
+        from kswgd.core import metrics
 
         self.w2 = metrics.w2
         self.x, self.y = _gauss(5000, 0, 0.1), _gauss(5000, 1)
@@ -64,7 +64,7 @@ class SW2(_Once):
 
     @needs_api
     def setup(self):
-        from kswgd import metrics
+        from kswgd.core import metrics
 
         self.sw2 = metrics.sw2
         self.x, self.y = _gauss(100_000, 0, 0.1), _gauss(100_000, 1)
@@ -81,9 +81,9 @@ class ScoreQuadrupleWell(_Once):
 
     @needs_api
     def setup(self):
-        from kswgd import metrics
+        from kswgd.core import metrics
         from kswgd.registry import get_dataset
-        from kswgd.scoring import score_samples
+        from kswgd.tools.scoring import score_samples
 
         self.score_samples = score_samples
         ds = get_dataset("quadruple_well")

@@ -2,7 +2,7 @@
 
 Discretisation: ``grid`` points per side (D = ``ndim`` ∈ {1, 2}), spacing h = 1/grid, the
 (2D + 1)-point Laplacian, explicit Euler–Maruyama with step ``dt``; space-time white noise on the
-grid is σ √(dt / h^D) N(0, 1) per site and step (kernels in ``kswgd._kernels``). The lattice
+grid is σ √(dt / h^D) N(0, 1) per site and step (kernels in ``kswgd.core._kernels``). The lattice
 system is a gradient flow du = −h^{−D} ∂E/∂u dt + σ h^{−D/2} dW, so its invariant law is
 ∝ exp(−2E/σ²) with E(u) = h^D Σ [δ/2 |∇_h u|² + (u² − 1)²/(4ε²)]. Defaults (1-D, 64 points,
 δ = 1e-3, ε = 0.5, σ = 0.25, dt = 0.01, stiffness dt (4δ/h² + 2/ε²) ≈ 0.24) give a phase-separated
@@ -29,10 +29,9 @@ from functools import cached_property
 
 import numpy as np
 
-from kswgd import _kernels
+from kswgd.core import _kernels
 from kswgd.dataset import Dataset, TrainingData
-
-from ._common import kind_or_default
+from kswgd.helpers import kind_or_default
 
 
 def phase_imbalance(u: np.ndarray) -> np.ndarray:

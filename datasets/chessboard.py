@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kswgd.dataset import Dataset, TrainingData
-
-from ._common import basin_tv, kind_or_default
+from kswgd.helpers import basin_tv, kind_or_default
 
 _CELLS = np.array([(i, j) for i in range(4) for j in range(4) if (i + j) % 2 == 0])
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from kswgd.dataset import Dataset, Manifold, TrainingData
-
-from ._common import histogram_tv, kind_or_default
-from ._common import tangent_sphere as _tangent_circle
-from ._common import unit_rows as _unit
+from kswgd.helpers import histogram_tv, kind_or_default
+from kswgd.helpers import tangent_sphere as _tangent_circle
+from kswgd.helpers import unit_rows as _unit
 
 
 def _project_arc(x: np.ndarray) -> np.ndarray:

@@ -21,8 +21,7 @@ from functools import cache
 import numpy as np
 
 from kswgd.dataset import Dataset, TrainingData
-
-from ._common import kind_or_default
+from kswgd.helpers import kind_or_default
 
 
 @cache

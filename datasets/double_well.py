@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import integrate
 
-from ._common import LangevinDataset, basin_tv, rejection_gaussian_1d
+from kswgd.helpers import LangevinDataset, basin_tv, rejection_gaussian_1d
 
 
 class DoubleWell(LangevinDataset):

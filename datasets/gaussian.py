@@ -12,8 +12,7 @@ import math
 import numpy as np
 
 from kswgd.dataset import Dataset, TrainingData
-
-from ._common import kind_or_default
+from kswgd.helpers import kind_or_default
 
 
 class Gaussian(Dataset):

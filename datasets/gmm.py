@@ -15,8 +15,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from kswgd.dataset import Dataset, TrainingData
-
-from ._common import basin_tv, kind_or_default
+from kswgd.helpers import basin_tv, kind_or_default
 
 
 class GMM(Dataset):

@@ -24,7 +24,7 @@ from functools import cache, cached_property
 import numpy as np
 from scipy import optimize
 
-from ._common import LangevinDataset, basin_tv
+from kswgd.helpers import LangevinDataset, basin_tv
 
 _A = np.array([-200.0, -100.0, -170.0, 15.0])
 _a = np.array([-1.0, -1.0, -6.5, 0.7])

@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 from scipy import integrate, optimize
 
-from ._common import LangevinDataset, basin_tv, inverse_cdf_1d
+from kswgd.helpers import LangevinDataset, basin_tv, inverse_cdf_1d
 
 _LO, _HI = -1.6, 1.6
 

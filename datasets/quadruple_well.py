@@ -24,8 +24,7 @@ import numpy as np
 from scipy import integrate
 
 from kswgd.dataset import Dataset, TrainingData
-
-from ._common import (
+from kswgd.helpers import (
     chain_lengths,
     fraction_near,
     kind_or_default,

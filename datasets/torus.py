@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from kswgd.dataset import Dataset, Manifold, TrainingData
-
-from ._common import histogram_tv, kind_or_default
+from kswgd.helpers import histogram_tv, kind_or_default
 
 
 def torus_spectrum(R: float, r: float, count: int, n_modes: int = 64) -> np.ndarray:

@@ -86,12 +86,12 @@ def _add_run(sub):
 
 def _progress(quiet: bool, workers: int):
     """The progress display of a sweep: a bar on a terminal, one line per run otherwise
-    (kswgd.progress), or nothing with --quiet."""
+    (kswgd.reports.progress), or nothing with --quiet."""
     if quiet:
-        from kswgd.runner import LogProgress
+        from kswgd.engine.driver import LogProgress
 
         return lambda total: LogProgress(lambda s: None)
-    from kswgd.progress import Progress
+    from kswgd.reports.progress import Progress
 
     return lambda total: Progress(total, sys.stderr, workers=workers)
 
@@ -107,17 +107,17 @@ def _log_beside_bar():
 
 
 def _cmd_run(args) -> int:
-    from kswgd.store import check_out
-    from kswgd.suite import load_suite
+    from kswgd.engine.store import check_out
+    from kswgd.engine.suite import load_suite
 
     suite = load_suite(args.suite)
     suite.check_filters(args.dataset, args.method)  # cheap checks before the heavy imports
     check_out(args.out)
-    from kswgd.parallel import check_threads, make_executor
+    from kswgd.engine.executors import check_threads, make_executor
 
     check_threads(args.threads_per_run)
-    from kswgd.leaderboard import leaderboard_markdown
-    from kswgd.runner import SweepInterrupted, run_suite
+    from kswgd.engine.driver import SweepInterrupted, run_suite
+    from kswgd.reports.leaderboard import leaderboard_markdown
 
     log = (lambda s: None) if args.quiet else _log_beside_bar()
     try:
@@ -156,7 +156,7 @@ def _add_leaderboard(sub):
 
 
 def _cmd_leaderboard(args) -> int:
-    from kswgd.leaderboard import leaderboard
+    from kswgd.reports.leaderboard import leaderboard
 
     print(leaderboard(args.out, args.format), end="")
     return 0
@@ -171,7 +171,7 @@ def _add_datasets(sub):
 
 
 def _cmd_datasets(args) -> int:
-    from kswgd.catalog import describe_datasets, time_datasets
+    from kswgd.tools.catalog import describe_datasets, time_datasets
 
     rows = describe_datasets()
     if args.timing:
@@ -207,8 +207,8 @@ def _add_sample(sub):
 
 
 def _cmd_sample(args) -> int:
-    from kswgd.catalog import output_file, sample_dataset
-    from kswgd.store import write_npy
+    from kswgd.engine.store import write_npy
+    from kswgd.tools.catalog import output_file, sample_dataset
 
     out = output_file(args.out, ".npy")  # checked before anything is drawn
     x = sample_dataset(args.dataset, args.split, args.n, args.seed, parse_kv(args.param))
@@ -234,12 +234,12 @@ def _add_score(sub):
 
 
 def _cmd_score(args) -> int:
-    from kswgd.scoring import load_samples
+    from kswgd.tools.scoring import load_samples
 
     x = load_samples(args.file)
     train = load_samples(args.train) if args.train else None
-    from kswgd.metrics import UNBIASED
-    from kswgd.scoring import score_samples
+    from kswgd.core.metrics import UNBIASED
+    from kswgd.tools.scoring import score_samples
 
     res = score_samples(x, args.dataset, parse_kv(args.param), metric_names=args.metrics,
                         n_reference=args.n_reference, seed=args.seed,
@@ -271,7 +271,7 @@ def _add_spectra(sub):
 
 
 def _cmd_spectra(args) -> int:
-    from kswgd.verify import rbf_scale_check, verification_table
+    from kswgd.tools.verify import rbf_scale_check, verification_table
 
     if args.scale:
         from kswgd.registry import get_dataset
@@ -306,7 +306,7 @@ def _add_compare(sub):
 
 
 def _cmd_compare(args) -> int:
-    from kswgd.leaderboard import compare_markdown
+    from kswgd.reports.leaderboard import compare_markdown
 
     print(compare_markdown(args.reference, args.candidate))
     return 0
@@ -322,7 +322,7 @@ def _add_plot(sub):
 
 
 def _cmd_plot(args) -> int:
-    from kswgd.plots import convergence_figure_of, save_figure
+    from kswgd.reports.plots import convergence_figure_of, save_figure
 
     try:
         for path in save_figure(convergence_figure_of(args.out, args.metric), args.to):
@@ -341,7 +341,7 @@ def _add_report(sub):
 
 
 def _cmd_report(args) -> int:
-    from kswgd.report import write_report
+    from kswgd.reports.report import write_report
 
     print(write_report(args.out, args.to))
     return 0
@@ -358,7 +358,7 @@ def _add_publish(sub):
 
 
 def _cmd_publish(args) -> int:
-    from kswgd.publish import publish
+    from kswgd.reports.publish import publish
 
     metrics = args.metrics.split(",") if args.metrics else None
     try:
@@ -376,7 +376,7 @@ def _add_suites(sub):
 
 
 def _cmd_suites(args) -> int:
-    from kswgd.catalog import describe_suites
+    from kswgd.tools.catalog import describe_suites
 
     rows = describe_suites()
     if args.json:
@@ -404,7 +404,7 @@ def _add_bench(sub):
 
 
 def _cmd_bench(args) -> int:
-    from kswgd.bench import main as bench_main
+    from kswgd.tools.bench import main as bench_main
 
     return bench_main(args.fast, args.json, args.section)
 

@@ -16,58 +16,13 @@ every seed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from kswgd.core.data import Manifold, TrainingData, move
 from kswgd.params import resolve_params
 
-
-@dataclass(frozen=True)
-class Manifold:
-    """A compact embedded manifold M ⊂ R^d with the maps samplers need.
-
-    project(x): nearest point of M, (N, d) -> (N, d).
-    tangent(x, v): orthogonal projection P_x v of vectors v onto T_x M, (N, d) -> (N, d).
-    retract(x): map points near M back onto M (default: ``project``).
-    """
-
-    name: str
-    project: Callable[[np.ndarray], np.ndarray]
-    tangent: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    intrinsic_dim: int
-
-    def retract(self, x: np.ndarray) -> np.ndarray:
-        return self.project(x)
-
-    def distance(self, x: np.ndarray) -> np.ndarray:
-        """Euclidean distance from each point to M, shape (N,)."""
-        return np.linalg.norm(x - self.project(x), axis=1)
-
-
-def move(x: np.ndarray, dx: np.ndarray, manifold: Manifold | None) -> np.ndarray:
-    """x + dx in R^d; on a manifold, retract(x + P_x dx) (tangent step, then retraction)."""
-    if manifold is None:
-        return x + dx
-    return manifold.retract(x + manifold.tangent(x, dx))
-
-
-@dataclass
-class TrainingData:
-    """What samplers may learn from.
-
-    x: (M, d) static samples of π, or the start points of trajectory pairs.
-    y: (M, d) end points of the pairs after lag ``lag``, or None for static samples only.
-    """
-
-    x: np.ndarray
-    y: np.ndarray | None = None
-    lag: float | None = None
-    info: dict = field(default_factory=dict)
-
-    @property
-    def has_pairs(self) -> bool:
-        return self.y is not None
+__all__ = ["Dataset", "Manifold", "TrainingData", "move"]
 
 
 class Dataset:

@@ -4,7 +4,7 @@ The two folders are installed inside the kswgd namespace as ``kswgd.datasets`` a
 ``kswgd.baselines`` (see pyproject.toml), because ``datasets`` and ``baselines`` are taken names
 on the package index. Every module in them is imported and each subclass of
 :class:`~kswgd.dataset.Dataset` / :class:`~kswgd.sampler.Sampler` with a ``name`` is registered.
-KSWGD itself lives in the core (``kswgd.sampler``) and is registered too.
+KSWGD itself is one of the sampler plug-ins (``baselines/kswgd.py``).
 
 Extra folders: ``KSWGD_PLUGIN_PATH`` (os.pathsep-separated) lists directories whose
 ``datasets/*.py`` and ``baselines/*.py`` files are loaded by path, so a researcher can add a
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kswgd.dataset import Dataset
 from kswgd.params import choice_error
-from kswgd.sampler import KSWGD, Sampler
+from kswgd.sampler import Sampler
 
 
 def _modules(package: str, folder: str):
@@ -63,10 +63,14 @@ def datasets() -> dict[str, type[Dataset]]:
 
 @cache
 def samplers() -> dict[str, type[Sampler]]:
-    """All registered sampler classes by name (KSWGD plus the baselines)."""
-    found = {KSWGD.name: KSWGD}
-    found.update(_collect("kswgd.baselines", "baselines", Sampler))
-    return found
+    """All registered sampler classes by name (KSWGD and the baselines)."""
+    return _collect("kswgd.baselines", "baselines", Sampler)
+
+
+def plugin_sources() -> frozenset[Path]:
+    """The resolved source files that define a registered dataset or sampler."""
+    classes = [*datasets().values(), *samplers().values()]
+    return frozenset(Path(inspect.getsourcefile(c)).resolve() for c in classes)
 
 
 def get_dataset(name: str, **params) -> Dataset:

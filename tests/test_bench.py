@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from kswgd import bench
 from kswgd.cli import main
 from kswgd.params import ConfigError
+from kswgd.tools import bench
 
 
 def test_figure_target_and_ok_logic():

@@ -1,4 +1,4 @@
-"""`kswgd datasets` / `kswgd sample` and their library functions (kswgd.catalog)."""
+"""`kswgd datasets` / `kswgd sample` and their library functions (kswgd.tools.catalog)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from kswgd.catalog import describe_datasets, sample_dataset
 from kswgd.cli import main
 from kswgd.params import ConfigError
+from kswgd.tools.catalog import describe_datasets, sample_dataset
 
 
 def test_describe_datasets_lists_every_dataset_with_its_knowledge():

@@ -28,7 +28,8 @@ from functools import cache
 import numpy as np
 import pytest
 
-from kswgd import metrics, registry
+from kswgd import registry
+from kswgd.core import metrics
 from kswgd.dataset import Dataset, Manifold, TrainingData
 from kswgd.params import ConfigError
 from kswgd.sampler import ACCESS, Sampler

@@ -289,7 +289,7 @@ def test_digits_round_trip_and_held_out_reference():
 
 
 def _ac_numpy_step(u, noise, dt, delta, eps, h):
-    """Plain-numpy twin of kswgd._kernels.allen_cahn_em_1d."""
+    """Plain-numpy twin of kswgd.core._kernels.allen_cahn_em_1d."""
     for s in range(noise.shape[0]):
         lap = np.roll(u, 1, 1) - 2 * u + np.roll(u, -1, 1)
         u = u + dt * (delta * lap / h**2 + (u - u**3) / eps**2) + noise[s]
@@ -297,7 +297,7 @@ def _ac_numpy_step(u, noise, dt, delta, eps, h):
 
 
 def test_allen_cahn_kernels_match_numpy_twin():
-    from kswgd import _kernels
+    from kswgd.core import _kernels
 
     rng = _rng(29)
     u = rng.standard_normal((3, 16))

@@ -8,8 +8,8 @@ grows with the bandwidth rule s = σ̄ n^{−1/(m+6)}.
 import numpy as np
 import pytest
 
+from kswgd.core.estimators import ESTIMATORS, diffusion_bandwidth, estimate
 from kswgd.dataset import TrainingData
-from kswgd.estimators import ESTIMATORS, diffusion_bandwidth, estimate
 from kswgd.registry import get_dataset, get_sampler
 
 
@@ -115,7 +115,7 @@ def _rowshift_kernel_numpy(x, z, s):
 
 
 def test_gauss_exponent_kernels_match_numpy():
-    from kswgd import _kernels
+    from kswgd.core import _kernels
 
     rng = np.random.default_rng(7)
     for d in (1, 2, 3):
@@ -144,7 +144,7 @@ def test_gauss_features_blocks_threads_strides_and_underflow():
     and with far pairs: exactly 0 where exp underflows, as numpy gives."""
     import numba
 
-    from kswgd import _kernels
+    from kswgd.core import _kernels
 
     rng = np.random.default_rng(8)
     x, z = rng.standard_normal((53, 2)), rng.standard_normal((29, 2))

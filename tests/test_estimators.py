@@ -5,9 +5,9 @@ import warnings
 import numpy as np
 import pytest
 
+from kswgd.core.dictionaries import RFF, Poly
+from kswgd.core.estimators import ESTIMATORS, edmd, estimate, kde_bandwidth, kde_score
 from kswgd.dataset import TrainingData
-from kswgd.dictionaries import RFF, Poly
-from kswgd.estimators import ESTIMATORS, edmd, estimate, kde_bandwidth, kde_score
 
 
 def test_rff_edmd_recovers_ou_spectrum():

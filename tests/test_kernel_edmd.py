@@ -4,7 +4,7 @@ normalisation, and its transport against a plain-numpy (N, n, d) tensor version.
 import numpy as np
 import pytest
 
-from kswgd.estimators import kernel_edmd, median_distance
+from kswgd.core.estimators import kernel_edmd, median_distance
 from kswgd.registry import get_dataset
 
 
@@ -79,7 +79,7 @@ def test_kernel_edmd_on_the_circle_finds_k_squared_twice():
 
 
 def test_kswgd_kernel_edmd_on_torus_stays_on_the_manifold_and_spreads():
-    from kswgd.sampler import KSWGD
+    from kswgd.baselines.kswgd import KSWGD
 
     ds = get_dataset("torus")
     data = ds.train(300, np.random.default_rng(5), kind="trajectories")

@@ -9,7 +9,7 @@ import pytest
 from scipy.linalg import sqrtm
 from scipy.spatial.distance import cdist
 
-from kswgd import metrics as M
+from kswgd.core import metrics as M
 from kswgd.params import ConfigError
 from kswgd.registry import get_dataset
 

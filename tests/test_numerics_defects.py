@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
+from kswgd.core.dictionaries import RBF, Cosine, Poly, farthest_points, kmeans_lloyd, kmeans_pp
+from kswgd.core.estimators import diffusion_map, dirichlet, edmd, kde_score, localisation
 from kswgd.dataset import TrainingData
-from kswgd.dictionaries import RBF, Cosine, Poly, farthest_points, kmeans_lloyd, kmeans_pp
-from kswgd.estimators import diffusion_map, dirichlet, edmd, kde_score, localisation
 from kswgd.registry import get_dataset
 
 

@@ -4,7 +4,7 @@ of docs/design.md ('The transport') under exact eigenpairs."""
 import numpy as np
 import pytest
 
-from kswgd.estimators import estimate
+from kswgd.core.estimators import estimate
 from kswgd.registry import get_dataset, get_sampler
 
 
@@ -36,7 +36,7 @@ def test_oracle_gradients_match_finite_differences(name, kw):
 
 
 def test_oracle_prinz_matches_finite_difference_generator():
-    from kswgd.verify import fd_generator_spectrum
+    from kswgd.tools.verify import fd_generator_spectrum
 
     ds = get_dataset("prinz")
     spec = estimate("oracle", None, None, dataset=ds, rank=5)

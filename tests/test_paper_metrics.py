@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from kswgd import metrics
+from kswgd.core import metrics
 from kswgd.params import ConfigError
 from kswgd.registry import get_dataset
 

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kswgd import registry, store
-from kswgd.parallel import DaskExecutor, ProcessExecutor, SerialExecutor
-from kswgd.runner import run_suite
-from kswgd.suite import load_suite
+from kswgd import registry
+from kswgd.engine import store
+from kswgd.engine.driver import run_suite
+from kswgd.engine.executors import DaskExecutor, ProcessExecutor, SerialExecutor
+from kswgd.engine.suite import load_suite
 
 SUITE = """
 name = "par"
@@ -297,7 +298,7 @@ def test_progress_grows_with_a_grid_extension_and_counts_every_run(tmp_path):
     by the step rule's grid extension: the plain lines end at [total/total]."""
     import io
 
-    from kswgd.progress import Progress
+    from kswgd.reports.progress import Progress
 
     text = GRID.format(reps=2).replace("params = { step = 0.1 }", "params = {}")
     text = text.replace("floor_seeds = 1", "floor_seeds = 1\nstep_grid = [1e-4, 3e-4]")

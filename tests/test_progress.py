@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from kswgd.progress import Progress, format_seconds
+from kswgd.reports.progress import Progress, format_seconds
 
 
 class FakeClock:

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kswgd import leaderboard, plots, registry
-from kswgd.report import Sources, ablation_tables, markdown_to_html, render_report
+from kswgd import registry
+from kswgd.reports import leaderboard, plots
+from kswgd.reports.report import Sources, ablation_tables, markdown_to_html, render_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -22,7 +23,7 @@ VOID = {"meta", "img", "br", "hr", "link", "input"}
 
 # --- synthetic results with the store's flat columns ------------------------------------------
 def fabricate_rows(seed: int = 0) -> pd.DataFrame:
-    """Checkpoint rows of finished runs as ``kswgd.store.load_rows`` returns them: a 2-D
+    """Checkpoint rows of finished runs as ``kswgd.engine.store.load_rows`` returns them: a 2-D
     gaussian group (kswgd at 2 ranks × 2 feature counts, ula with a hostile label, a pilot and
     a failed run), a second gaussian budget (N = 60) and a digits group."""
     rng = np.random.default_rng(seed)
@@ -355,8 +356,8 @@ def test_report_command_on_a_real_results_folder(tmp_path, capsys):
     import textwrap
 
     from kswgd.cli import main
-    from kswgd.runner import run_suite
-    from kswgd.suite import load_suite
+    from kswgd.engine.driver import run_suite
+    from kswgd.engine.suite import load_suite
 
     suite_file = tmp_path / "tiny2d.toml"
     suite_file.write_text(textwrap.dedent(TINY_2D))
@@ -388,7 +389,7 @@ def test_report_command_on_a_real_results_folder(tmp_path, capsys):
 
 
 def test_scatter_keeps_the_best_configurations_by_the_first_metric():
-    from kswgd.report import _best_labels
+    from kswgd.reports.report import _best_labels
 
     rows = pd.DataFrame({
         "run_id": ["a0", "a0", "a1", "b0", "c0", "d0"],

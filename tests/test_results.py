@@ -16,12 +16,15 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
 
-from kswgd import registry, store
-from kswgd.health import AWAY_FACTOR, health, training_index
-from kswgd.leaderboard import comparable_groups, leaderboard
+from kswgd import registry
+from kswgd.core.health import AWAY_FACTOR, health, training_index
+from kswgd.engine import store
+from kswgd.engine.driver import run_suite
+from kswgd.engine.plan import plan_suite
+from kswgd.engine.steps import MAX_GRID_EXTENSIONS, choose_step_pilots
+from kswgd.engine.suite import load_suite
 from kswgd.params import ConfigError
-from kswgd.runner import MAX_GRID_EXTENSIONS, choose_step_pilots, plan_suite, run_suite
-from kswgd.suite import load_suite
+from kswgd.reports.leaderboard import comparable_groups, leaderboard
 
 SUITE = """
 name = "small"
@@ -331,7 +334,7 @@ def test_every_pilot_failing_is_a_failed_method_and_the_sweep_goes_on(tmp_path):
 
 
 def test_a_failing_floor_is_a_recorded_failure(tmp_path, monkeypatch):
-    import kswgd.runner as runner
+    import kswgd.engine.execute as runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("no floor today")
@@ -347,7 +350,7 @@ def test_a_failing_floor_is_a_recorded_failure(tmp_path, monkeypatch):
 
 
 def test_a_spec_round_trips_through_its_manifest(tmp_path):
-    from kswgd.spec import RunSpec
+    from kswgd.engine.spec import RunSpec
 
     out = tmp_path / "out"
     ids = run_suite(load_suite(str(_write(tmp_path, SUITE.format(n=40)))), out,
@@ -374,7 +377,7 @@ def test_checkpoint_particles_are_kept_when_asked(tmp_path):
 
 
 def test_a_failing_metric_fails_its_run_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    from kswgd import metrics
+    from kswgd.core import metrics
 
     def boom(x, ctx):
         if len(x) == 60:  # only the second budget's particles

@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kswgd import store
 from kswgd.cli import main
-from kswgd.leaderboard import leaderboard_markdown
+from kswgd.engine import store
+from kswgd.engine.driver import run_suite
+from kswgd.engine.plan import checkpoints, plan_suite
+from kswgd.engine.suite import load_suite
+from kswgd.engine.target import rng_for
 from kswgd.params import ConfigError
-from kswgd.runner import checkpoints, plan_suite, rng_for, run_suite
-from kswgd.suite import load_suite
+from kswgd.reports.leaderboard import leaderboard_markdown
 
 TINY = """
 name = "tiny"
@@ -273,8 +275,8 @@ def test_publish_writes_small_committable_files(tmp_path):
 
 
 def test_every_shipped_suite_is_valid():
-    from kswgd.runner import validate_suite
-    from kswgd.suite import available_suites
+    from kswgd.engine.plan import validate_suite
+    from kswgd.engine.suite import available_suites
 
     suites = available_suites()
     assert {"smoke", "leaderboard", "paper-quadruple-well"} <= set(suites)

@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
+from kswgd.engine.plan import plan_suite, validate_suite
+from kswgd.engine.suite import available_suites, load_suite
 from kswgd.params import ConfigError
-from kswgd.runner import plan_suite, validate_suite
-from kswgd.suite import available_suites, load_suite
 
 PAPER_SUITES = ("paper-circle", "paper-semicircle", "paper-torus", "paper-quadruple-well",
                 "paper-allen-cahn", "digits", "leaderboard", "ablation-quadruple-well",
@@ -137,7 +137,7 @@ def test_the_summary_across_datasets_ranks_and_divides_by_the_floors():
     import numpy as np
     import pandas as pd
 
-    from kswgd.leaderboard import across_groups
+    from kswgd.reports.leaderboard import across_groups
 
     def group(ds, values, noise, data):
         budget = {"n_particles": 10, "n_steps": 5, "n_train": 20, "n_reference": 30}

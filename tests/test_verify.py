@@ -7,7 +7,7 @@ Prinz `dirichlet` with the cosine dictionary 3.3 % and `edmd` (rbf) 4.8 %; `kde-
 self-loops, localised modes filtered).
 
 Torus (800 training points, the paper's size): kernel-edmd 18 %, dirichlet 17 % over λ_1..λ_5,
-diffusion maps 10 %; the statistical error of 800 points (see kswgd.verify.TOLERANCES).
+diffusion maps 10 %; the statistical error of 800 points (see kswgd.tools.verify.TOLERANCES).
 
 Not met at the table's sizes, with the trend asserted instead:
 - 1-D OU poly λ_4, λ_5 (9–14 % at 200 000 samples): pure sampling noise of degree-10 moments
@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from kswgd.cli import main
+from kswgd.core.dictionaries import Poly
+from kswgd.core.estimators import circle_dmap_limit, dirichlet, estimate
 from kswgd.dataset import TrainingData
-from kswgd.dictionaries import Poly
-from kswgd.estimators import circle_dmap_limit, dirichlet, estimate
 from kswgd.registry import get_dataset
-from kswgd.verify import CASES, run_case, verification_table
+from kswgd.tools.verify import CASES, run_case, verification_table
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,7 @@ def test_diffusion_map_tail_point_remedy_on_2d_ou():
 def test_cli_spectra_json(capsys, monkeypatch):
     import json
 
-    import kswgd.verify as verify
+    import kswgd.tools.verify as verify
 
     monkeypatch.setattr(verify, "CASES", [CASES[0]])
     assert main(["spectra", "--json"]) == 0
@@ -202,7 +202,7 @@ def test_cli_spectra_json(capsys, monkeypatch):
 
 
 def test_cli_spectra_prints_tolerance_and_exits_nonzero_when_a_row_fails(capsys, monkeypatch):
-    import kswgd.verify as verify
+    import kswgd.tools.verify as verify
 
     monkeypatch.setattr(verify, "CASES", [CASES[0]])
     assert main(["spectra"]) == 0
@@ -214,7 +214,7 @@ def test_cli_spectra_prints_tolerance_and_exits_nonzero_when_a_row_fails(capsys,
 
 
 def test_every_case_has_a_tolerance():
-    from kswgd.verify import TOLERANCES
+    from kswgd.tools.verify import TOLERANCES
 
     assert all((c[0], c[5]) in TOLERANCES for c in CASES)
 
@@ -250,7 +250,7 @@ def test_torus_spectrum_matches_finite_differences_and_the_thin_torus_limit():
 
 
 def test_rbf_scale_check_reports_both_fits_and_their_difference():
-    from kswgd.verify import rbf_scale_check
+    from kswgd.tools.verify import rbf_scale_check
 
     rec = rbf_scale_check("gaussian", n_pairs=3000, features=(40, 80), rank=3, d=1)
     assert [f["n_features"] for f in rec["fits"]] == [40, 80]

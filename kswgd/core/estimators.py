@@ -1,6 +1,6 @@
 """Spectral estimators of the Langevin generator (docs/design.md, 'The estimators').
 
-Each estimator returns a :class:`~kswgd.spectrum.Spectrum` with r eigenpairs (constant mode
+Each estimator returns a :class:`~kswgd.core.spectrum.Spectrum` with r eigenpairs (constant mode
 skipped), eigenfunctions normalised in L²(π̂) (mean over the data of φ_k² = 1), and a record of
 the fit in ``spectrum.info``. All explicit-dictionary estimators end in the symmetric
 generalised eigenproblem A ξ = θ C0 ξ, solved in the whitened basis of C0 (``whitened_eigh``).
@@ -23,10 +23,10 @@ import scipy.linalg
 import scipy.linalg.blas
 import scipy.sparse.linalg
 
-from kswgd.dataset import Manifold, TrainingData
-from kswgd.dictionaries import Dictionary, _as_points
+from kswgd.core.data import Manifold, TrainingData
+from kswgd.core.dictionaries import Dictionary, _as_points
+from kswgd.core.spectrum import DictionarySpectrum, NystromSpectrum
 from kswgd.params import ConfigError, choice_error
-from kswgd.spectrum import DictionarySpectrum, NystromSpectrum
 
 
 def whitened_eigh(a: np.ndarray, c0: np.ndarray, tol: float = 1e-10, ridge: float = 0.0):
@@ -359,7 +359,7 @@ def kde_score(points: np.ndarray, samples: np.ndarray, bandwidth: float,
     rescaled by exp(min_j‖x_i − x_j‖²/(2b²)) first, which leaves the ratio unchanged: the score
     points to the nearest samples instead of falling back to 0. Returns (N, d).
     """
-    from kswgd import _kernels
+    from kswgd.core import _kernels
 
     points, samples = _as_points(points), _as_points(samples)
     if leave_one_out and points.shape != samples.shape:
@@ -436,7 +436,7 @@ def kde_pairs(
     error, which does not average out over ``repeats`` (each sample keeps its score).
     Remaining parameters go to :func:`edmd`.
     """
-    from kswgd.dataset import move
+    from kswgd.core.data import move
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(0) if rng is None else rng
@@ -544,7 +544,7 @@ def diffusion_map(
     P = D^{−1} K̃ (the α = ½ Markov matrix: its limit (P − I)·2/s² is the Langevin generator of
     π). Its symmetric conjugate D^{−1/2} K̃ D^{−1/2} = U diag(μ) Uᵀ gives the right eigenvectors
     φ = D^{−1/2} u, rescaled so that mean_j φ(x_j)² = 1, and λ̂ = 2(1 − μ̂)/s². Off-sample:
-    the Nyström extension of :class:`~kswgd.spectrum.NystromSpectrum`. ``bandwidth`` = 0 uses
+    the Nyström extension of :class:`~kswgd.core.spectrum.NystromSpectrum`. ``bandwidth`` = 0 uses
     :func:`diffusion_bandwidth` (intrinsic dimension on a manifold). The dictionary is unused.
     Modes with μ̂ ≤ 0 or μ̂ ≥ 1 (besides the constant) are dropped and counted.
 
@@ -573,7 +573,7 @@ def diffusion_map(
     (:func:`circle_dmap_limit`); at n = 3 000, s = 0.225 that is 7.95 for λ = 9 (−12 %).
     """
     t0 = time.perf_counter()
-    from kswgd import _kernels
+    from kswgd.core import _kernels
 
     x = _as_points(train.x)
     n = len(x)
@@ -685,12 +685,12 @@ def kernel_edmd(
     +50 %); at the defaults λ_1..λ_4 were within 7–16 % over three seeds.
     ``normalize='diffusion-map'`` is the paper's variant: the α = ½ density-normalised kernel
     k(x, z)/√(q(x) q(z)), q the kernel mean over the data (see
-    :class:`~kswgd.dictionaries.KernelSections`). On a manifold the kernel acts in the ambient
+    :class:`~kswgd.core.dictionaries.KernelSections`). On a manifold the kernel acts in the ambient
     coordinates and the sampler projects the velocity on the tangent
     space and retracts. Cost of the fit O(n³) (n × n Gram products and eigensolves): meant for
     n of a few thousand (800 on the paper's torus).
     """
-    from kswgd.dictionaries import KernelSections
+    from kswgd.core.dictionaries import KernelSections
 
     if kernel != "gaussian":
         raise choice_error("kernel-edmd kernel", kernel, ["gaussian"])
@@ -718,7 +718,7 @@ def kernel_edmd(
 
 
 def _gram_kernel(x: np.ndarray, eps: float) -> np.ndarray:
-    from kswgd import _kernels
+    from kswgd.core import _kernels
 
     return _kernels.gauss_features(x, x, eps)
 
@@ -744,7 +744,7 @@ def oracle(
     2-D) with a ``grid``-point midpoint rule per axis (0: 4 000 in 1-D, 160 in 2-D) over a box
     holding π's mass. Training data are not used.
     """
-    from kswgd import oracle as orc
+    from kswgd.core import oracle as orc
 
     if dataset is None:
         raise ConfigError("the oracle estimator needs the dataset (pass dataset=...)")

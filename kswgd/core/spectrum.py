@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kswgd.dictionaries import Dictionary
+from kswgd.core.dictionaries import Dictionary
 
 
 @dataclass
@@ -130,7 +130,7 @@ class NystromSpectrum(Spectrum):
 
     def _kernel(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Row-shifted K_ij = exp(−(‖x_i − z_j‖² − min_l ‖x_i − z_l‖²)/(2s²)) into ``out``."""
-        from kswgd import _kernels
+        from kswgd.core import _kernels
 
         return _kernels.gauss_features_rowshift(x, self.points, self.bandwidth, out=out)
 
@@ -200,3 +200,18 @@ class NystromSpectrum(Spectrum):
     def transport_velocity(self, x):
         v, phi = self._folded(x, lambda phi: phi.mean(axis=0) / self.eigenvalues)
         return v, phi.mean(axis=0)
+
+
+# Diagnostics of the transport (docs/design.md, 'The transport')
+
+
+def spectral_residual(c: np.ndarray) -> float:
+    """S = Σ_k c_k², with c_k = mean_j φ_k(x_j) ≈ ⟨ρ − 1, φ_k⟩_π (zero at μ = π)."""
+    return float(np.dot(c, c))
+
+
+def dissipation_rate(s_prev: float, s_next: float, step: float) -> float:
+    """−log(S_{n+1}/S_n) / (2h): ≈ 1 under exact eigenpairs (the constant-dissipation claim)."""
+    if s_prev <= 0 or s_next <= 0:
+        return float("nan")
+    return float(-np.log(s_next / s_prev) / (2.0 * step))

@@ -1,4 +1,5 @@
-"""Figures of a results folder, built from the flat result columns (``kswgd.store.load_rows``):
+"""Figures of a results folder, built from the flat result columns
+(``kswgd.engine.store.load_rows``):
 
 - convergence: a metric against iteration and against cumulative sampler seconds (metric
   evaluation excluded; the axis is linear up to the decade below the first checkpoint and
@@ -9,9 +10,9 @@
   with a decoder, e.g. ``digits``), ablation heatmaps over two method parameters.
 
 Runs are only drawn together when they are comparable (same dataset, dataset parameters and
-budget; ``kswgd.leaderboard.comparable_groups``). Every method label has one colour and marker
-in every figure of a report (:func:`method_styles`). Matplotlib is imported lazily with the Agg
-backend, so importing this module costs nothing and needs no display.
+budget; ``kswgd.reports.leaderboard.comparable_groups``). Every method label has one colour and
+marker in every figure of a report (:func:`method_styles`). Matplotlib is imported lazily with the
+Agg backend, so importing this module costs nothing and needs no display.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kswgd.leaderboard import group_floors, recorded_metrics
-from kswgd.spec import SIGNED_METRICS
+from kswgd.engine.spec import SIGNED_METRICS
+from kswgd.reports.leaderboard import group_floors, recorded_metrics
 
 #: Fixed styles of the shipped methods (colour-blind-safe Okabe–Ito colours).
 METHOD_STYLES: dict[str, tuple[str, str]] = {
@@ -73,7 +74,7 @@ def method_style(label: str) -> tuple[str, str]:
     return method_styles([label])[str(label)]
 
 
-#: Columns of a checkpoint row that are neither metrics nor spec (see ``kswgd.store``).
+#: Columns of a checkpoint row that are neither metrics nor spec (see ``kswgd.engine.store``).
 _NOT_METRICS = {"run_id", "suite", "dataset", "method", "label", "uses", "n_particles",
                 "n_steps", "n_train", "n_reference", "repetition", "pilot", "root_seed", "code",
                 "status", "reason", "step_rule", "metrics", "iteration", "seconds", "fit_seconds"}
@@ -370,7 +371,7 @@ def figure_bytes(fig, fmt: str = "png", dpi: int = 110) -> bytes:
 def save_figure(fig, paths: Sequence[Path]) -> list[Path]:
     """Write the figure to every path (format from the suffix: png, svg or pdf), atomically,
     then close it."""
-    from kswgd import store
+    from kswgd.engine import store
 
     plt = _pyplot()
     written = []
@@ -388,8 +389,8 @@ def save_figure(fig, paths: Sequence[Path]) -> list[Path]:
 
 def convergence_figure_of(out: Path, metric: str = "w2"):
     """The convergence figure of every comparable group of the results folder ``out``."""
-    from kswgd import store
-    from kswgd.leaderboard import comparable_groups
+    from kswgd.engine import store
+    from kswgd.reports.leaderboard import comparable_groups
 
     rows = store.load_rows(out)
     if rows.empty:

@@ -12,7 +12,7 @@ manifest (the format is described in docs/results.md).
 Every write goes to a temporary file in the same folder and is then renamed (atomic on POSIX),
 so a crash never leaves a half-written result: a run counts as finished exactly when its
 manifest exists. ``run_id`` is the hash of the run spec and the code fingerprint
-(kswgd.spec), which makes a sweep resumable and never reuses results of other code.
+(kswgd.engine.spec), which makes a sweep resumable and never reuses results of other code.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kswgd.engine.spec import RunSpec, floor_file, jsonable
 from kswgd.params import ConfigError
-from kswgd.spec import RunSpec, floor_file, jsonable
 
 
 def array_hash(*arrays: np.ndarray) -> str:
@@ -105,7 +105,7 @@ def run_dir(out: Path, run_id: str) -> Path:
 
 def floor_path(out: Path, spec: RunSpec) -> Path:
     """Where the floors a spec is compared with are stored (``OUT/floors/``, file name by
-    :func:`kswgd.spec.floor_file`)."""
+    :func:`kswgd.engine.spec.floor_file`)."""
     return Path(out) / "floors" / floor_file(spec)
 
 

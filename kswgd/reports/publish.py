@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from kswgd import store
-from kswgd.leaderboard import (
+from kswgd.engine import store
+from kswgd.params import ConfigError, choice_error
+from kswgd.reports.leaderboard import (
     across_groups_markdown,
     leaderboard,
     leaderboard_markdown,
     recorded_metrics,
 )
-from kswgd.params import ConfigError, choice_error
-from kswgd.plots import save_convergence_plot
+from kswgd.reports.plots import save_convergence_plot
 
 
 def _cells_as_text(frame: pd.DataFrame) -> pd.DataFrame:

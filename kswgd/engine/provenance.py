@@ -18,7 +18,7 @@ def git_commit() -> str | None:
 
     Read once per process (at the first run), close to when the code was imported: a commit
     made while a long sweep is running must not be attributed to code loaded before it."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()

@@ -1,10 +1,10 @@
 """Where a sweep's runs execute: in this process, in N worker processes, or on a Dask cluster.
 
-The driver (:func:`kswgd.runner.run_suite`) is one code path for all three. It hands each task
-to an executor through ``submit(fn, *args) -> concurrent.futures.Future``, keeps at most
+The driver (:func:`kswgd.engine.driver.run_suite`) is one code path for all three. It hands each
+task to an executor through ``submit(fn, *args) -> concurrent.futures.Future``, keeps at most
 ``executor.slots`` tasks in flight, and writes every result itself: workers compute a
-:class:`~kswgd.runner.RunResult` (rows, particles, manifest) or a floor record and return it;
-they never write.
+:class:`~kswgd.engine.execute.RunResult` (rows, particles, manifest) or a floor record and return
+it; they never write.
 
 Threads: every task runs with ``threads`` Numba threads and ``threads`` BLAS threads
 (``--threads-per-run``, default 1, the serial run included). A parallel reduction adds its
@@ -22,14 +22,10 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from kswgd.params import ConfigError
-
-#: How many times a task is submitted before a lost worker makes it a failed run.
-ATTEMPTS = 2
 
 
 def max_threads() -> int:
@@ -45,62 +41,6 @@ def check_threads(threads: int) -> int:
         raise ConfigError(f"--threads-per-run must be between 1 and {top} (the cores Numba may "
                           f"use), got {threads}")
     return int(threads)
-
-
-def pin_threads(threads: int) -> dict:
-    """Set the calling thread's Numba thread count and the process's BLAS pools to
-    ``threads``; returns what is in force (the manifest's ``threads`` record)."""
-    import numba
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    numba.set_num_threads(threads)
-    threadpool_limits(threads)
-    return {"per_run": threads, "numba": numba.get_num_threads(),
-            "numba_layer": numba.threading_layer() if _layer_known() else None,
-            "blas": sorted({p["num_threads"] for p in threadpool_info()})}
-
-
-def _layer_known() -> bool:
-    """Numba names its threading layer only after the first parallel kernel ran."""
-    import numba
-
-    try:
-        numba.threading_layer()
-        return True
-    except ValueError:
-        return False
-
-
-def code_mismatch(spec) -> str | None:
-    """Why this process may not compute ``spec`` (its code fingerprint differs from the one
-    the driver planned with: another kswgd version or edited plug-ins), or None."""
-    from kswgd.spec import code_fingerprint
-
-    here = code_fingerprint(spec.dataset, spec.method)
-    if here == spec.code:
-        return None
-    return (f"worker code fingerprint {here} differs from the driver's {spec.code} "
-            f"(install the same kswgd version and plug-ins on every worker)")
-
-
-def run_task(kind: str, spec, threads: int, backend: dict):
-    """Compute one task where it is called (a worker or the driver) and return it, writing
-    nothing: ``kind`` "run" gives a RunResult, "floor" a floor record (dict)."""
-    from kswgd.runner import compute_floors, execute, failed_result, floor_record
-
-    record = pin_threads(threads)
-    why = code_mismatch(spec)
-    if kind == "floor":
-        return floor_record(spec, "failed", why) if why else compute_floors(spec)
-    res = failed_result(spec, why) if why else execute(spec)
-    res.manifest["threads"] = record
-    res.manifest["backend"] = {**backend, "host": socket.gethostname(), "pid": os.getpid()}
-    return res
-
-
-# ---------------------------------------------------------------------------------------------
-# Executors: submit(fn, *args) -> concurrent.futures.Future, slots, close(wait)
-# ---------------------------------------------------------------------------------------------
 
 
 class _Executor:

@@ -1,4 +1,4 @@
-"""Helpers shared by the dataset plug-ins (private: the registry skips ``_``-modules).
+"""Helpers a dataset or sampler plug-in may import (public; docs/plugins.md lists them).
 
 Everything here is plain numpy and takes its randomness from a ``numpy.random.Generator``.
 """

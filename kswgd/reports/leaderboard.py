@@ -1,4 +1,4 @@
-"""Leaderboards from the tidy results tables (kswgd.store.load_final / load_floors).
+"""Leaderboards from the tidy results tables (kswgd.engine.store.load_final / load_floors).
 
 Rows are split into comparable groups (:func:`comparable_groups`): the same dataset with the
 same parameters and the same budget (particles, steps, training points, reference points).
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kswgd import store
-from kswgd.health import AWAY_FACTOR, COLLAPSED_FRACTION, STRANDED_FRACTION
-from kswgd.spec import BUDGET_COLUMNS, SIGNED_METRICS
+from kswgd.core.health import AWAY_FACTOR, COLLAPSED_FRACTION, STRANDED_FRACTION
+from kswgd.engine import store
+from kswgd.engine.spec import BUDGET_COLUMNS, SIGNED_METRICS
 
 LABELS = {"w2": "W2", "mmd2": "MMD²", "sw2": "SW2", "energy": "energy", "ksd": "KSD²"}
 FORMATS = ("md", "csv", "json")

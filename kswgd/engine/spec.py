@@ -1,6 +1,6 @@
 """One immutable record per run: the :class:`RunSpec`, and the code fingerprint in its identity.
 
-A spec is built once, when a suite is planned (:func:`kswgd.runner.plan_suite`), and every
+A spec is built once, when a suite is planned (:func:`kswgd.engine.plan.plan_suite`), and every
 reader works from it or from its flat columns (:meth:`RunSpec.columns`): the runner executes
 it, the store writes its columns into every row, the leaderboard, plots, publish and compare
 group by those columns. Nothing downstream re-derives "is this a pilot", the label, the floor
@@ -26,13 +26,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from kswgd.core.metrics import UNBIASED
+
 #: Repetition index of the step-size pilot runs (they have their own seeds).
 PILOT_REPETITION = -1
 
 #: Metrics whose estimates are unbiased U-statistics: their value for exact draws of π is ≈ 0
-#: with either sign, so they are compared by difference, never by ratio or on a log axis
-#: (``kswgd.metrics.UNBIASED`` is this set).
-SIGNED_METRICS = frozenset({"mmd2", "mmd2_ms", "energy", "ksd"})
+#: with either sign, so they are compared by difference, never by ratio or on a log axis.
+SIGNED_METRICS = UNBIASED
 
 #: The budget columns: runs that differ in one of these (or in the dataset or its parameters)
 #: are never compared in one table.
@@ -206,35 +207,46 @@ def floor_file(spec: RunSpec) -> str:
 def _hash_files(paths) -> str:
     h = hashlib.sha256()
     for path in sorted({Path(p).resolve() for p in paths}):
-        h.update(path.name.encode())
+        h.update(f"{path.parent.name}/{path.name}".encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
-#: Modules of the kswgd package that only read, present or time stored results: they never
-#: change a run's numbers, so editing them does not invalidate finished runs.
-PRESENTATION_MODULES = frozenset({
-    "cli.py", "leaderboard.py", "plots.py", "report.py", "publish.py", "progress.py",
-    "bench.py", "catalog.py", "verify.py",
-})
+#: What computes a run: the plug-in interfaces at the package's top level, the numerical core
+#: and the engine. ``reports/``, ``tools/`` and ``cli.py`` only read, present or time stored
+#: results, so editing them leaves finished runs current.
+COMPUTING_PARTS = ("core", "engine")
+
+
+def computing_sources() -> list[Path]:
+    """The ``.py`` files of the package that compute runs (see :data:`COMPUTING_PARTS`)."""
+    root = Path(__file__).resolve().parents[1]
+    files = [p for p in root.glob("*.py") if p.name != "cli.py"]
+    for part in COMPUTING_PARTS:
+        files += [p for p in (root / part).rglob("*.py") if "__pycache__" not in p.parts]
+    return sorted(files)
 
 
 @cache
 def core_fingerprint() -> str:
-    """Hash of the ``.py`` sources of the kswgd package that compute runs (every module but
-    :data:`PRESENTATION_MODULES`; cached per process)."""
-    root = Path(__file__).resolve().parent
-    return _hash_files(p for p in root.rglob("*.py")
-                       if "__pycache__" not in p.parts and p.name not in PRESENTATION_MODULES)
+    """Hash of :func:`computing_sources` (cached per process). File names are hashed relative
+    to the package, so moving a module changes every run id once."""
+    return _hash_files(computing_sources())
 
 
 def plugin_files(cls: type) -> list[Path]:
-    """A plug-in class's source file plus the private ``_*.py`` helpers beside it; nothing for
-    classes of the kswgd package itself (covered by the core fingerprint)."""
+    """A plug-in class's source file plus every helper module beside it: each ``.py`` file of
+    its folder that defines no registered plug-in (a helper, with or without a
+    leading underscore). Nothing for classes of the kswgd package itself."""
+    from kswgd import registry
+
     path = Path(inspect.getsourcefile(cls)).resolve()
-    if path.parent == Path(__file__).resolve().parent:
+    if Path(__file__).resolve().parents[1] in path.parents:
         return []
-    return [path, *sorted(p for p in path.parent.glob("_*.py") if p.name != "__init__.py")]
+    plugins = registry.plugin_sources()
+    helpers = (p for p in path.parent.glob("*.py")
+               if p.name != "__init__.py" and p.resolve() not in plugins)
+    return [path, *sorted(helpers)]
 
 
 @cache

@@ -1,7 +1,7 @@
 """``kswgd report``: one self-contained HTML page of a results folder.
 
 Per comparable group (same dataset, dataset parameters and budget;
-``kswgd.leaderboard.comparable_groups``): the leaderboard with its legend (rendered from the
+``kswgd.reports.leaderboard.comparable_groups``): the leaderboard with its legend (rendered from the
 leaderboard module's Markdown), convergence figures of every metric against iteration and
 against sampler seconds with the floors, a scatter of the final particles over the reference
 (2-D and 3-D datasets), decoded image grids (datasets with ``decode_images``, e.g. ``digits``),
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kswgd import plots
-from kswgd.spec import BUDGET_COLUMNS
+from kswgd.engine.spec import BUDGET_COLUMNS
+from kswgd.reports import plots
 
 #: Number of decoded images shown per method in an image grid.
 N_IMAGES = 12
@@ -357,7 +357,7 @@ def report_groups(rows: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
     than the runs, so a pilot joins the group of the same dataset, parameters and budget except
     ``n_steps``, the first one at least as long as the pilot; pilots of no such group (their
     method never ran) keep a section of their own."""
-    from kswgd.leaderboard import comparable_groups
+    from kswgd.reports.leaderboard import comparable_groups
 
     if rows.empty:
         return []
@@ -395,20 +395,22 @@ def render_report(src: Sources, title: str = "kswgd report") -> str:
 
 # --- a results folder -----------------------------------------------------------------------
 def folder_sources(out: Path) -> Sources:
-    """The report's inputs read from the results folder ``out`` (``kswgd.store``); the
+    """The report's inputs read from the results folder ``out`` (``kswgd.engine.store``); the
     reference points are the runner's own (its session of the run's spec), so no seed is
     derived here."""
     from functools import cache
 
-    from kswgd import leaderboard, runner, store
-    from kswgd.spec import RunSpec
+    from kswgd.engine import store
+    from kswgd.engine.spec import RunSpec
+    from kswgd.engine.target import target_for
+    from kswgd.reports import leaderboard
 
     out = Path(out)
     manifests = store.load_manifests(out)
 
     @cache
     def session(rid: str):
-        return runner.session_for(RunSpec.from_dict(manifests[rid]["spec"]))
+        return target_for(RunSpec.from_dict(manifests[rid]["spec"]))
 
     def board(header: Mapping, rows: pd.DataFrame) -> str:
         return leaderboard.leaderboard_markdown(out, sorted(set(rows["run_id"])))
@@ -422,7 +424,7 @@ def folder_sources(out: Path) -> Sources:
 
 def write_report(out: Path, path: Path) -> Path:
     """Write the HTML report of the results folder ``out`` to ``path`` (atomically)."""
-    from kswgd import store
+    from kswgd.engine import store
     from kswgd.params import ConfigError
 
     path = Path(path)

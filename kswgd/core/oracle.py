@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kswgd.dataset import Manifold
-from kswgd.dictionaries import Cosine, Dictionary, Poly, _as_points
-from kswgd.spectrum import Spectrum
+from kswgd.core.data import Manifold
+from kswgd.core.dictionaries import Cosine, Dictionary, Poly, _as_points
+from kswgd.core.spectrum import Spectrum
 
 
 @dataclass

@@ -17,7 +17,7 @@ import itertools
 
 import numpy as np
 
-from kswgd import _kernels
+from kswgd.core import _kernels
 from kswgd.params import choice_error
 
 

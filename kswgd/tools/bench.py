@@ -198,9 +198,9 @@ def kswgd_tensor_velocity(x, centres, sigma, xi, lam):
 
 
 def kswgd_vs_tensor(fast: bool, repeats: int) -> Figure:
-    from kswgd.dictionaries import RBF
+    from kswgd.core.dictionaries import RBF
+    from kswgd.core.spectrum import DictionarySpectrum
     from kswgd.registry import get_dataset
-    from kswgd.spectrum import DictionarySpectrum
 
     n_train, n, rank = (300, 100, 5) if fast else (9999, 2627, 30)
     ds = get_dataset("quadruple_well")
@@ -296,7 +296,7 @@ def metric_times(fast: bool, repeats: int) -> list[Figure]:
     import ot
     from scipy.spatial.distance import cdist
 
-    from kswgd import metrics
+    from kswgd.core import metrics
 
     rng = np.random.default_rng(0)
     n = 300 if fast else 5000

@@ -97,8 +97,8 @@ TOLERANCES: dict[tuple[str, str], float] = {
 
 def run_case(case: tuple, rank: int = 5, seed: int = 0):
     """Fit one verification case; returns (exact λ_1..λ_r, fitted spectrum)."""
-    from kswgd.dictionaries import make_dictionary
-    from kswgd.estimators import estimate
+    from kswgd.core.dictionaries import make_dictionary
+    from kswgd.core.estimators import estimate
     from kswgd.registry import get_dataset
 
     system, ds_name, ds_params, kind, n, est, dic_spec, params = case
@@ -138,8 +138,8 @@ def rbf_scale_check(dataset: str = "quadruple_well", n_pairs: int = 100_000,
     relative difference of λ_1..λ_rank between the two (convergence in F)."""
     import time
 
-    from kswgd.dictionaries import RBF
-    from kswgd.estimators import edmd
+    from kswgd.core.dictionaries import RBF
+    from kswgd.core.estimators import edmd
     from kswgd.registry import get_dataset
 
     data_ss, fit_ss = np.random.SeedSequence(seed).spawn(2)

@@ -96,12 +96,12 @@ def output_file(path: str | Path, suffix: str) -> Path:
 
 
 def describe_suites() -> list[dict]:
-    """One dict per suite found by :func:`kswgd.suite.available_suites`: name, path,
+    """One dict per suite found by :func:`kswgd.engine.suite.available_suites`: name, path,
     description, runs (datasets × methods × repetitions, pilots not counted) and
     estimated_minutes (the suite file's ``estimated_minutes``: measured wall clock on the
     2-core reference machine, or None when the file gives none). A suite that does not load is
     listed with its one-line error as description and runs = None."""
-    from kswgd.suite import available_suites, load_suite
+    from kswgd.engine.suite import available_suites, load_suite
 
     rows = []
     for name, path in sorted(available_suites().items()):

@@ -4,7 +4,7 @@ A suite is a TOML file in ``benchmarks/suites/`` (``kswgd run --suite NAME``) or
 Top-level keys set the budget shared by every method (fair comparisons): ``repetitions``,
 ``n_particles``, ``n_steps``, ``n_checkpoints``, ``n_train``, ``n_reference``, ``metrics``,
 ``floor_seeds``, ``root_seed``, ``step_grid`` (the steps tried by the step-size rule, see
-kswgd.runner.choose_step_pilots; a method whose params give ``step`` is not tuned),
+kswgd.engine.steps.choose_step_pilots; a method whose params give ``step`` is not tuned),
 ``pilot_steps`` (the iterations of each pilot of that rule; 0, the default, = ``n_steps``) and
 ``keep_particles`` ("final", the default: each run keeps its final particles; "checkpoints":
 also those of every checkpoint). ``[[datasets]]``
@@ -89,7 +89,7 @@ def suite_dirs() -> list[Path]:
     """Where suite names are looked up: $KSWGD_SUITES, ./benchmarks/suites, the source tree's."""
     dirs = [Path(p) for p in os.environ.get("KSWGD_SUITES", "").split(os.pathsep) if p]
     dirs += [Path.cwd() / "benchmarks" / "suites",
-             Path(__file__).resolve().parents[1] / "benchmarks" / "suites"]
+             Path(__file__).resolve().parents[2] / "benchmarks" / "suites"]
     return list(dict.fromkeys(d for d in dirs if d.is_dir()))
 
 

@@ -62,12 +62,12 @@ def score_samples(
     """Score samples x (N, d) against dataset ``dataset`` (built with ``params``).
 
     The reference set is ``n_reference`` draws (default: the dataset's) from a generator seeded
-    by ``seed``; metric names as in :func:`kswgd.metrics.resolve_names` ("default", "all" or a
+    by ``seed``; metric names as in :func:`kswgd.core.metrics.resolve_names` ("default", "all" or a
     list). Returns {metric: {"value", "floor", "floor_std", "info"}}, the floor being the mean
     and std of the metric for fresh draws of π of size N over ``n_floor_seeds`` seeds.
     Bad input (shape, dimension, NaN/inf, unknown names) raises ConfigError first.
     """
-    from kswgd import metrics  # imported here: reading a file must not wait for POT and SciPy
+    from kswgd.core import metrics  # imported here: reading a file must not wait for POT and SciPy
     from kswgd.registry import get_dataset
 
     ds = get_dataset(dataset, **(params or {}))

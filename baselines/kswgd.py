@@ -1,0 +1,68 @@
+"""KSWGD, Koopman Spectral Wasserstein Gradient Descent (Xu et al., arXiv 2512.18837).
+
+The method this project is built around, a plug-in like its baselines: it fits the spectrum of
+the Langevin generator from trajectory pairs (or static samples) and moves the particles with
+the rank-r spectral transport of :class:`kswgd.sampler.SpectralSampler`.
+"""
+
+from __future__ import annotations
+
+from kswgd.core.dictionaries import make_dictionary
+from kswgd.core.estimators import estimate
+from kswgd.sampler import SpectralSampler
+
+
+class KSWGD(SpectralSampler):
+    """Koopman Spectral Wasserstein Gradient Descent (Xu et al., arXiv 2512.18837).
+
+    Fits the Langevin generator's spectrum, then moves particles with the rank-r transport.
+    Estimators: ``edmd`` (trajectory pairs, reversible whitened EDMD on a dictionary),
+    ``kernel-edmd`` (trajectory pairs, the paper's kernel EDMD in sample space: Gaussian kernel
+    sections at the training points, median bandwidth × ``bandwidth_factor``, RKHS ridge,
+    ``normalize='diffusion-map'`` for the paper's variant), ``dirichlet`` and ``kde-pairs``
+    (static samples). Every estimator drops localised modes (``max_localisation``; ≥ 1 turns
+    the filter off) and ranks by ``rank`` or, with ``max_eigenvalue`` > 0, by the threshold
+    λ̂ ≤ ``max_eigenvalue`` (``rank`` then caps the count; 0 = no cap).
+    """
+
+    name = "kswgd"
+    description = "Koopman spectral WGD: EDMD spectrum of the Langevin generator + transport"
+    parameters = {
+        "step": 0.1,
+        "rank": 20,
+        "estimator": "edmd",
+        "dictionary": "rbf",
+        "n_features": 400,
+        "bandwidth": 0.0,      # rbf σ / kernel ε; 0 = the documented rule of each
+        "degree": 6,           # poly total degree
+        "landmarks": "random",  # rbf landmark rule: random | kmeans | farthest | kmeans++
+        "tol": 1e-10,
+        "ridge": 0.0,          # kernel-edmd: 0 = its default RKHS ridge
+        "bandwidth_factor": 0.0,  # kernel-edmd: ε = factor × median distance; 0 = its default
+        "normalize": "none",   # kernel-edmd: none | diffusion-map (the paper's variant)
+        "max_localisation": 0.7,
+        "max_eigenvalue": 0.0,
+    }
+    uses = ("trajectories",)
+    data_kind = "trajectories"
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.params["estimator"] not in ("edmd", "kernel-edmd"):
+            self.uses = ("samples",)
+            self.data_kind = "samples"
+
+    def fit_spectrum(self, dataset, train, rng):
+        p = self.params
+        common = {"rank": p["rank"], "rng": rng, "tol": p["tol"], "manifold": dataset.manifold,
+                  "max_localisation": p["max_localisation"],
+                  "max_eigenvalue": p["max_eigenvalue"]}
+        if p["estimator"] == "kernel-edmd":
+            extra = {k: p[k] for k in ("ridge", "bandwidth_factor", "bandwidth") if p[k] > 0}
+            return estimate("kernel-edmd", train, None, normalize=p["normalize"], **extra,
+                            **common)
+        dictionary = make_dictionary(
+            p["dictionary"], n_features=p["n_features"], bandwidth=p["bandwidth"],
+            degree=p["degree"], landmarks=p["landmarks"],
+        )
+        return estimate(p["estimator"], train, dictionary, ridge=p["ridge"], **common)

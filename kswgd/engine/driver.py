@@ -1,0 +1,333 @@
+"""Drive a sweep: the only writer of a results folder.
+
+:func:`run_suite` plans the suite, then :class:`Driver` runs the floors, the step-size pilots,
+the step choice and the repetitions as a dependency graph on an executor
+(:mod:`kswgd.engine.executors`), skips runs whose manifest exists, and stores each result
+atomically with its manifest last. A worker lost mid-run is resubmitted once
+(:data:`ATTEMPTS`), then its run is stored as failed with the reason; the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from kswgd.engine import store
+from kswgd.engine.execute import RunResult, failed_result, floor_record, run_task, skipped_result
+from kswgd.engine.executors import SerialExecutor
+from kswgd.engine.plan import MethodPlan, Plan, plan_suite
+from kswgd.engine.spec import RunSpec
+from kswgd.engine.steps import StepSearch, choose_step
+from kswgd.engine.suite import Suite
+
+#: How many times a task is submitted before a lost worker makes it a failed run.
+ATTEMPTS = 2
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: ``finished`` of ``planned`` runs are stored."""
+
+    def __init__(self, finished: int, planned: int):
+        super().__init__(f"interrupted: {finished} of {planned} runs finished; "
+                         "run the same command to resume")
+        self.finished, self.planned = finished, planned
+
+
+class LogProgress:
+    """The progress interface (``started``, ``finished``, ``skipped``, ``grow``, ``close``) as
+    log lines: what :func:`run_suite` reports through when it is given no progress display."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self.log = log
+
+    def started(self, desc: str) -> None:
+        pass
+
+    def finished(self, desc: str, status: str, seconds: float) -> None:
+        self.log(f"  {desc}: {status} in {seconds:.1f} s")
+
+    def skipped(self, desc: str) -> None:
+        self.log(f"  {desc}: done before")
+
+    def grow(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(eq=False)
+class Task:
+    """One unit of work for an executor: a run (``kind`` "run") or a floor ("floor"), what to
+    do once its result is stored (``then``), its queue priority and how often it was sent."""
+
+    kind: str
+    spec: RunSpec
+    then: Callable[[], None] | None
+    priority: tuple
+    attempts: int = 0
+    t0: float = 0.0
+
+    @property
+    def desc(self) -> str:
+        return describe(self.spec)
+
+
+def describe(spec: RunSpec) -> str:
+    """One-line name of a run: dataset, label, pilot step or repetition, run id."""
+    step = spec.method_kw.get("step", np.nan)
+    tag = f"pilot h={step:g}" if spec.pilot else f"rep {spec.repetition}"
+    return f"{spec.dataset:16s} {spec.label:10s} {tag} ({spec.run_id})"
+
+
+class Driver:
+    """Runs a plan into a results folder, the only writer. Tasks form a dependency graph:
+    floors and untuned methods' repetitions are ready at once; a tuned method's grid pilots
+    are ready at once, its grid extensions follow its scores, and its repetitions are queued
+    when its step is chosen. At most ``executor.slots`` tasks are in flight; the queue serves
+    pilots first (they gate repetitions), then floors and repetitions, each in plan order.
+    A task whose worker was lost is resubmitted once (:data:`ATTEMPTS`), alone
+    (nothing else in flight, so a second loss is its own), then stored as a failed run with the
+    reason."""
+
+    def __init__(self, out: Path, plan: Plan, log: Callable[[str], None], executor=None,
+                 progress=None):
+        self.out, self.plan, self.log = Path(out), plan, log
+        self.executor = executor if executor is not None else SerialExecutor()
+        self.progress = progress if progress is not None else LogProgress(log)
+        self.finished: set[str] = set()
+        self.extra = 0  # pilots added by grid extensions
+        self.ids: dict[int, list[str]] = {}  # method plan index -> repetition ids
+        self._queue: list[tuple[tuple, int, Task]] = []
+        self._inflight: dict[Future, Task] = {}
+        self._seq = 0
+
+    # -- the graph -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Queue every task known before anything runs."""
+        seen: set[Path] = set()
+        for i, mp in enumerate(self.plan.methods):
+            path = store.floor_path(self.out, mp.base)
+            if path not in seen:
+                seen.add(path)
+                if not path.exists():
+                    self._push(Task("floor", mp.base, None, (1, i)))
+            self.ids[i] = []
+            if mp.skip:
+                self.log(f"  {mp.base.dataset:16s} {mp.base.label:10s} skipped: {mp.skip}")
+                for spec in mp.runs():
+                    self.ids[i].append(self.stored(skipped_result(spec, mp.skip)))
+            elif mp.grid:
+                search = StepSearch(mp)
+                for h in mp.grid:
+                    self.pilot(i, search, h)
+            else:
+                for spec in mp.runs():
+                    self.ids[i].append(self.need(spec, (1, i)))
+
+    def pilot(self, i: int, search: StepSearch, step: float) -> None:
+        spec = search.mp.pilot(step)
+        self.need(spec, (0, i), lambda: self.pilot_done(i, search, step, spec))
+
+    def pilot_done(self, i: int, search: StepSearch, step: float, spec: RunSpec) -> None:
+        search.record(step, *self.pilot_score(spec))
+        if search.waiting:
+            return
+        nxt = search.next_step()
+        if nxt is not None:
+            self.extra += 1
+            self.progress.grow(1)  # one run more than planned
+            self.pilot(i, search, nxt)
+        else:
+            self.tuned(i, search)
+
+    def tuned(self, i: int, search: StepSearch) -> None:
+        """Record the step choice and queue the repetitions (or store them as failed)."""
+        mp = search.mp
+        chosen = choose_step(search.scores)
+        tried = sorted(set(search.scores) | set(search.reasons))
+        metric = mp.base.metrics[0] if mp.base.metrics else "-"
+        store.write_json(step_record_path(self.out, mp),
+                         {"dataset": mp.base.dataset, "method": mp.base.method,
+                          "label": mp.base.label, "params": mp.base.method_kw,
+                          "metric": metric, "grid": list(mp.grid), "tried": tried,
+                          "pilot_scores": search.scores, "pilot_failures": search.reasons,
+                          "chosen": chosen})
+        self.log(f"  {mp.base.dataset:16s} {mp.base.label:10s} step "
+                 f"{'none' if chosen is None else f'{chosen:g}'} (pilot {metric}: "
+                 + ", ".join(f"{h:g}→{v:.3g}" for h, v in sorted(search.scores.items())) + ")")
+        if chosen is None:
+            reason = "every pilot step failed (" + "; ".join(
+                f"h={h:g}: {why}" for h, why in search.reasons.items()) + ")"
+            bad = mp.base.with_step(np.nan, "every pilot failed")
+            for rep in range(mp.repetitions):
+                self.ids[i].append(self.stored(failed_result(bad.with_repetition(rep), reason)))
+            return
+        rule = "rule: pilots over " + ", ".join(f"{h:g}" for h in tried)
+        for rep in range(mp.repetitions):
+            self.ids[i].append(self.need(mp.base.with_step(chosen, rule).with_repetition(rep),
+                                         (1, i)))
+
+    def need(self, spec: RunSpec, priority: tuple, then: Callable[[], None] | None = None) -> str:
+        """Make sure a run is stored: queue it unless finished before (then ``then`` at once)."""
+        rid = spec.run_id
+        if store.is_finished(self.out, rid):
+            self.progress.skipped(describe(spec))
+            self.finished.add(rid)
+            if then is not None:
+                then()
+        else:
+            self._push(Task("run", spec, then, priority))
+        return rid
+
+    def stored(self, res: RunResult) -> str:
+        """Store a result made by the driver itself (skipped or failed without running)."""
+        rid = res.spec.run_id
+        if store.is_finished(self.out, rid):
+            self.progress.skipped(describe(res.spec))
+        else:
+            self.store(res)
+            self.progress.finished(describe(res.spec), res.status, 0.0)
+        self.finished.add(rid)
+        return rid
+
+    def store(self, res: RunResult) -> None:
+        store.save_result(self.out, res.spec.run_id, res.rows, res.particles, res.manifest)
+
+    def pilot_score(self, spec: RunSpec) -> tuple[float | None, str | None]:
+        """(final value of the first metric, None) of a stored pilot, or (None, reason)."""
+        rid = spec.run_id
+        man = store.load_manifest(self.out, rid)
+        if man["status"] != "ok" or not spec.metrics:
+            return None, man["reason"] or "no metric"
+        rows = store.load_run_rows(self.out, rid)
+        value = float(rows.sort_values("iteration")[spec.metrics[0]].iloc[-1])
+        return (value, None) if np.isfinite(value) else (None, "non-finite pilot score")
+
+    # -- the loop --------------------------------------------------------------------------
+    def _push(self, task: Task) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (task.priority, self._seq, task))
+
+    def _submit(self, task: Task) -> None:
+        task.attempts += 1
+        task.t0 = time.perf_counter()
+        if task.kind == "run" and task.attempts == 1:
+            self.progress.started(task.desc)
+        fut = self.executor.submit(run_task, task.kind, task.spec, self.executor.threads,
+                                   self.executor.describe())
+        self._inflight[fut] = task
+
+    def _complete(self, task: Task, fut: Future) -> None:
+        try:
+            result = fut.result()
+        except Exception as err:  # noqa: BLE001 - a lost worker, not a failing run
+            why = f"{type(err).__name__}: {err}".strip(": ")
+            if task.attempts < ATTEMPTS:
+                self.log(f"  {task.desc}: worker lost ({why}); submitted again")
+                self._push(replace(task, priority=(-1,) + task.priority))
+                return
+            why = f"worker lost {task.attempts} times ({why})"
+            result = (failed_result(task.spec, why) if task.kind == "run"
+                      else floor_record(task.spec, "failed", why))
+        if task.kind == "floor":
+            store.write_json(store.floor_path(self.out, task.spec), result)
+            if result["status"] != "ok":
+                self.log(f"  {task.spec.dataset:16s} floors failed: {result['reason']}")
+        else:
+            self.store(result)
+            self.finished.add(task.spec.run_id)
+            if result.status == "failed":
+                self.log(f"  {task.desc}: failed: {result.manifest['reason']}")
+            self.progress.finished(task.desc, result.status, time.perf_counter() - task.t0)
+        if task.then is not None:
+            task.then()
+
+    def run(self) -> list[str]:
+        """Run the graph to the end; returns the repetitions' run ids in plan order."""
+        self.start()
+        while self._queue or self._inflight:
+            while self._queue and len(self._inflight) < self.executor.slots:
+                # A resubmitted task runs alone, so that a worker it kills again takes no
+                # other task with it (a process pool loses every task in flight).
+                alone = self._queue[0][2].attempts or any(
+                    t.attempts > 1 for t in self._inflight.values())
+                if alone and self._inflight:
+                    break
+                self._submit(heapq.heappop(self._queue)[2])
+            done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: self._inflight[f].priority):
+                self._complete(self._inflight.pop(fut), fut)
+        return [rid for i in sorted(self.ids) for rid in self.ids[i]]
+
+
+def clean_partial(out: Path) -> int:
+    """Remove the temporary files a killed process left behind (names ``.*.tmp``); returns how
+    many. One driver per results folder: another live driver's temporary files would go too."""
+    n = 0
+    for path in Path(out).rglob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = None,
+              datasets: list[str] | None = None, methods: list[str] | None = None,
+              executor=None, progress: Callable[[int], object] | None = None) -> list[str]:
+    """Run every planned run of the suite not already finished in ``out``.
+
+    ``executor`` (:mod:`kswgd.engine.executors`; default: serial in this process, one thread per
+    run) computes the tasks; only this process writes. ``progress(total)`` makes the progress
+    display (``started/finished/skipped/grow/close``, e.g.
+    :class:`kswgd.reports.progress.Progress`);
+    without it each run is one ``log`` line. Returns the run ids of the suite's repetitions
+    (finished before or now; pilots excluded). Bad names and an unwritable ``out`` raise
+    ConfigError before anything runs; Ctrl-C stops the workers and raises
+    :class:`SweepInterrupted` with the count of finished runs.
+    """
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    plan = plan_suite(suite, datasets, methods)
+    out = store.check_out(out, create=True)
+    clean_partial(out)
+    driver = Driver(out, plan, log, executor)
+    if progress is not None:
+        driver.progress = progress(plan.n_planned)
+    try:
+        return driver.run()
+    except KeyboardInterrupt:
+        driver.executor.close(wait=False)
+        raise SweepInterrupted(_count_finished(out, plan, driver.finished),
+                               plan.n_planned + driver.extra) from None
+    finally:
+        driver.progress.close()
+        if executor is None:
+            driver.executor.close()
+
+
+def _count_finished(out: Path, plan: Plan, reached: set[str]) -> int:
+    """How many of the plan's runs are stored: those this sweep reached, and those of earlier
+    sweeps (repetitions of a tuned method once its step choice is on disk)."""
+    known = set(reached)
+    for mp in plan.methods:
+        known.update(s.run_id for s in mp.runs())
+        known.update(mp.pilot(h).run_id for h in mp.grid)
+        path = step_record_path(out, mp)
+        if mp.grid and path.exists():
+            rec = store.read_json(path)
+            known.update(mp.pilot(float(h)).run_id for h in rec["tried"])
+            if rec["chosen"] is not None:
+                known.update(mp.base.with_step(rec["chosen"], "").with_repetition(r).run_id
+                             for r in range(mp.repetitions))
+    return sum(store.is_finished(out, rid) for rid in known)
+
+
+def step_record_path(out: Path, mp: MethodPlan) -> Path:
+    """Where the step-size rule's record of a method plan is stored."""
+    return Path(out) / "steps" / f"{mp.base.dataset}_{mp.base.method}_{mp.base.run_id}.json"
