@@ -253,6 +253,10 @@ class SVGD(Sampler):
         """b² of the last step and the RMS norm of φ (→ 0 at a fixed point)."""
         return {"bandwidth2": float(self._bw2), "phi_rms": self._phi_norm}
 
+    def grad_evals_per_step(self) -> int:
+        """One score of π per particle per step; 0 with score="kde" (a KDE score, not π's)."""
+        return 1 if self.params["score"] == "exact" else 0
+
     def fit_info(self):
         return {
             "score": self.params["score"],
