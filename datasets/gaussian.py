@@ -26,6 +26,14 @@ class Gaussian(Dataset):
     def dim(self) -> int:
         return self.params["d"]
 
+    @property
+    def exact_mean(self) -> np.ndarray:
+        return np.zeros(self.dim)
+
+    @property
+    def exact_covariance(self) -> np.ndarray:
+        return np.eye(self.dim)
+
     def draw(self, n, rng):
         return rng.standard_normal((n, self.dim))
 

@@ -50,6 +50,26 @@ class GMM(Dataset):
             xy = np.array([(u, v) for u in g for v in g])
         return np.hstack([xy, np.zeros((xy.shape[0], p["d"] - 2))])
 
+    @property
+    def modes(self) -> np.ndarray:
+        """The components' means, each of weight 1/K (``mode_weights``)."""
+        return self.means
+
+    @property
+    def mode_weights(self) -> np.ndarray:
+        return np.full(self.means.shape[0], 1.0 / self.means.shape[0])
+
+    @property
+    def exact_mean(self) -> np.ndarray:
+        """E x = (1/K) Σ_k μ_k."""
+        return self.means.mean(axis=0)
+
+    @property
+    def exact_covariance(self) -> np.ndarray:
+        """Cov x = s² I + (1/K) Σ_k (μ_k − m)(μ_k − m)ᵀ, m = E x."""
+        c = self.means - self.exact_mean
+        return self.params["sigma"] ** 2 * np.eye(self.dim) + c.T @ c / len(c)
+
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
         mu = self.means
         k = rng.integers(0, mu.shape[0], n)

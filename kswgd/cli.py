@@ -220,14 +220,22 @@ def _cmd_sample(args) -> int:
 def _add_score(sub):
     p = sub.add_parser("score", help="score an (N, d) .npy sample file against a dataset")
     p.add_argument("file", help="(N, d) float array saved with numpy.save")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", help="target law (required unless --run)")
+    p.add_argument("--run", metavar="OUT/runs/RUN_ID",
+                   help="score against a stored run's target: its dataset, parameters, root "
+                        "seed, reference size, floor seeds and metrics, read from its manifest "
+                        "(the run's particles.npy reproduces its final stored metrics)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--metrics", default="default",
-                   help="comma-separated metric names, 'default' or 'all' (default: default)")
+                   help="comma-separated metric names, 'default' or 'all' (default: default; "
+                        "with --run: the run's own)")
     p.add_argument("--n-reference", type=int, default=None,
                    help="reference set size (default: the dataset's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the reference and noise floor")
-    p.add_argument("--floor-seeds", type=int, default=3, help="seeds of the noise floor")
+    p.add_argument("--seed", type=int, default=None,
+                   help="root seed of the reference and noise floor, as a suite's root_seed "
+                        "(default 0)")
+    p.add_argument("--floor-seeds", type=_positive_int, default=None,
+                   help="seeds of the noise floor (default 3)")
     p.add_argument("--train", default=None, help="training points (.npy) for the 'copy' metric")
     p.add_argument("--json", action="store_true", help="one JSON object {metric: {value, ...}}")
     p.set_defaults(func=_cmd_score)
@@ -236,23 +244,35 @@ def _add_score(sub):
 def _cmd_score(args) -> int:
     from kswgd.tools.scoring import load_samples
 
+    given = [o for o, v in (("--dataset", args.dataset), ("--param", args.param),
+                            ("--n-reference", args.n_reference), ("--train", args.train),
+                            ("--seed", args.seed), ("--floor-seeds", args.floor_seeds))
+             if v is not None and v != []]
+    if args.run and given:
+        raise ConfigError(f"--run takes the target from the run's manifest; drop {given[0]}")
+    if not args.run and not args.dataset:
+        raise ConfigError("name the target: --dataset NAME or --run OUT/runs/RUN_ID")
     x = load_samples(args.file)
     train = load_samples(args.train) if args.train else None
-    from kswgd.core.metrics import UNBIASED
-    from kswgd.tools.scoring import score_samples
+    from kswgd.core.metrics import signed
+    from kswgd.tools.scoring import score_run, score_samples
 
-    res = score_samples(x, args.dataset, parse_kv(args.param), metric_names=args.metrics,
-                        n_reference=args.n_reference, seed=args.seed,
-                        n_floor_seeds=args.floor_seeds, train_x=train)
+    if args.run:
+        metrics = None if args.metrics == "default" else args.metrics
+        res = score_run(x, args.run, metrics)
+    else:
+        res = score_samples(x, args.dataset, parse_kv(args.param), metric_names=args.metrics,
+                            n_reference=args.n_reference, seed=args.seed or 0,
+                            n_floor_seeds=args.floor_seeds or 3, train_x=train)
     if args.json:
         print(json.dumps(res))
         return 0
-    print(f"{args.file}: {x.shape[0]} x {x.shape[1]} vs {args.dataset} reference "
-          f"(noise floor: fresh draws of the same size, {args.floor_seeds} seeds)")
+    print(f"{args.file}: {x.shape[0]} x {x.shape[1]} vs {args.run or args.dataset} reference "
+          f"(noise floor: fresh draws of the same size)")
     print(f"  {'metric':18s} {'value':>12s} {'floor':>12s} {'± std':>10s} {'value/floor':>12s}")
     for name, r in res.items():
         # Unbiased metrics (mmd2, energy, ksd) have a floor near 0: no ratio for them.
-        ok = name not in UNBIASED and r["floor"] > 0
+        ok = not signed(name) and r["floor"] > 0
         ratio = f"{r['value'] / r['floor']:.3g}" if ok else "-"
         print(f"  {name:18s} {r['value']:12.5g} {r['floor']:12.5g} {r['floor_std']:10.2g} "
               f"{ratio:>12s}")

@@ -36,6 +36,10 @@ class Dataset:
     reference_note : how ``draw`` produces draws of π ("exact" or a description).
     well_centres : (K, d) centres of the metastable wells, or None; the paper's ``coverage``
         metric counts particles near them.
+    exact_mean, exact_covariance : E_π x (d,) and Σ_π (d, d) when known exactly, else None
+        (``mean_error`` and ``cov_error`` then use the reference set's moments).
+    modes, mode_weights : (K, d) mode locations and their exact weights (summing to 1), or
+        None; ``mode_weight_error`` compares the particles' nearest-mode shares with them.
     """
 
     name: str = ""
@@ -45,6 +49,10 @@ class Dataset:
     reference_note: str = "exact independent draws"
     default_sizes: dict = {"n_train": 2000, "n_reference": 2000, "n_particles": 500}
     well_centres: np.ndarray | None = None
+    exact_mean: np.ndarray | None = None
+    exact_covariance: np.ndarray | None = None
+    modes: np.ndarray | None = None
+    mode_weights: np.ndarray | None = None
 
     # Optional knowledge; subclasses override with methods (``None`` means unknown).
     score: Callable[[np.ndarray], np.ndarray] | None = None
