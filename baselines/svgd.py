@@ -27,6 +27,8 @@ import numpy as np
 from scipy.spatial.distance import pdist
 
 from kswgd.core import _kernels
+from kswgd.core.bandwidths import scott_bandwidth
+from kswgd.core.kde import kde_score
 from kswgd.dataset import move
 from kswgd.params import ConfigError, choice_error
 from kswgd.sampler import Sampler
@@ -78,33 +80,6 @@ def svgd_direction(x: np.ndarray, s: np.ndarray, bw2: float, backend: str = "aut
     if backend == "numpy":
         return _svgd_direction_numpy(x, s, float(bw2))
     raise choice_error("SVGD backend", backend, ("auto", "numba", "numpy"))
-
-
-def kde_score(x: np.ndarray, data: np.ndarray, sigma: float) -> np.ndarray:
-    """Score of the Gaussian KDE p̂(x) = mean_m exp(−‖x − y_m‖² / (2σ²)) of ``data`` (M, d):
-
-        ŝ(x) = ∇ log p̂(x) = Σ_m w_m(x) (y_m − x) / σ²,   w(x) = softmax_m(−‖x − y_m‖² / (2σ²))
-
-    x: (N, d). Returns (N, d). Rows are done in blocks of ≈ 1M kernel entries.
-    """
-    out = np.empty_like(x, dtype=np.float64)
-    half_sq = 0.5 * np.einsum("ij,ij->i", data, data)
-    block = max(64, _BLOCK_ELEMENTS // len(data))
-    for lo in range(0, len(x), block):
-        hi = min(lo + block, len(x))
-        xb = x[lo:hi]
-        e = (xb @ data.T - half_sq[None, :]) / sigma**2  # −‖x − y‖²/(2σ²) up to a row constant
-        e -= e.max(axis=1, keepdims=True)
-        w = np.exp(e, out=e)
-        w /= w.sum(axis=1, keepdims=True)
-        out[lo:hi] = (w @ data - xb) / sigma**2
-    return out
-
-
-def scott_bandwidth(data: np.ndarray) -> float:
-    """Scott's rule σ = M^{−1/(d+4)} · (mean coordinate standard deviation of the data)."""
-    m, d = data.shape
-    return float(np.mean(np.std(data, axis=0)) * m ** (-1.0 / (d + 4)))
 
 
 @cache
