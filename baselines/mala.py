@@ -59,3 +59,7 @@ class MALA(Sampler):
         if not acc:
             return {"acceptance": np.nan, "acceptance_mean": np.nan}
         return {"acceptance": acc[-1], "acceptance_mean": float(np.mean(acc))}
+
+    def grad_evals_per_step(self) -> int:
+        """Two: the score at x and at the proposal y (s(x) is not cached between steps)."""
+        return 2

@@ -35,3 +35,7 @@ class ULA(Sampler):
         h = self.params["step"]
         dx = h * self._score(x) + np.sqrt(2.0 * h) * rng.standard_normal(x.shape)
         return move(x, dx, self.manifold)
+
+    def grad_evals_per_step(self) -> int:
+        """One score evaluation per particle per step."""
+        return 1

@@ -3,6 +3,7 @@ does not have yet must skip the benchmark, not fail the run. asv records a bench
 ``setup`` or body raises NotImplementedError as skipped (n/a)."""
 
 import functools
+import importlib
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # spinning OpenMP threads distort timings
@@ -29,3 +30,15 @@ def needs_api(fn):
             raise
 
     return wrapper
+
+
+def kswgd_module(path: str, *older: str):
+    """The module at ``path``, or at the first of ``older`` that exists: the paths a module had
+    in earlier commits (the package was reorganised into core/, engine/, reports/ and tools/),
+    so that one benchmark file times commits before and after a move."""
+    for name in (path, *older):
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+    raise ImportError(f"none of {(path, *older)} exists in this commit")

@@ -6,11 +6,11 @@ fit itself is timed (``number = 1``).
 
 import numpy as np
 
-from ._compat import needs_api
+from ._compat import kswgd_module, needs_api
 
 
 def estimate(*args, **kwargs):
-    from kswgd.core.estimators import estimate as fit
+    fit = kswgd_module("kswgd.core.estimators", "kswgd.estimators").estimate
 
     return fit(*args, **kwargs)
 
@@ -37,7 +37,7 @@ class EdmdFit(_Fit):
     params = [10_000, 50_000]
 
     def _dic(self):
-        from kswgd.core.dictionaries import RBF
+        RBF = kswgd_module("kswgd.core.dictionaries", "kswgd.dictionaries").RBF
 
         return RBF(400, 0.4)
 
@@ -56,7 +56,7 @@ class DirichletFit(_Fit):
     params = [10_000, 50_000]
 
     def _dic(self):
-        from kswgd.core.dictionaries import Poly
+        Poly = kswgd_module("kswgd.core.dictionaries", "kswgd.dictionaries").Poly
 
         return Poly(6)
 
@@ -75,7 +75,7 @@ class KdePairsFit(_Fit):
     params = [2_000, 5_000]
 
     def _dic(self):
-        from kswgd.core.dictionaries import RFF
+        RFF = kswgd_module("kswgd.core.dictionaries", "kswgd.dictionaries").RFF
 
         return RFF(300)
 

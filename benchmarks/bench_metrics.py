@@ -13,7 +13,7 @@ metric once on a small input, so the Numba JIT (or its cache load) is never time
 
 import numpy as np
 
-from ._compat import needs_api
+from ._compat import kswgd_module, needs_api
 
 
 def _gauss(n: int, seed: int, shift: float = 0.0) -> np.ndarray:
@@ -33,7 +33,7 @@ class MMD2(_Once):
 
     @needs_api
     def setup(self):
-        from kswgd.core import metrics
+        metrics = kswgd_module("kswgd.core.metrics", "kswgd.metrics")
 
         self.mmd2 = metrics.mmd2
         self.x, self.y = _gauss(10_000, 0, 0.1), _gauss(10_000, 1)
@@ -50,7 +50,7 @@ class W2(_Once):
 
     @needs_api
     def setup(self):
-        from kswgd.core import metrics
+        metrics = kswgd_module("kswgd.core.metrics", "kswgd.metrics")
 
         self.w2 = metrics.w2
         self.x, self.y = _gauss(5000, 0, 0.1), _gauss(5000, 1)
@@ -64,7 +64,7 @@ class SW2(_Once):
 
     @needs_api
     def setup(self):
-        from kswgd.core import metrics
+        metrics = kswgd_module("kswgd.core.metrics", "kswgd.metrics")
 
         self.sw2 = metrics.sw2
         self.x, self.y = _gauss(100_000, 0, 0.1), _gauss(100_000, 1)
@@ -81,9 +81,9 @@ class ScoreQuadrupleWell(_Once):
 
     @needs_api
     def setup(self):
-        from kswgd.core import metrics
+        metrics = kswgd_module("kswgd.core.metrics", "kswgd.metrics")
         from kswgd.registry import get_dataset
-        from kswgd.tools.scoring import score_samples
+        score_samples = kswgd_module("kswgd.tools.scoring", "kswgd.scoring").score_samples
 
         self.score_samples = score_samples
         ds = get_dataset("quadruple_well")

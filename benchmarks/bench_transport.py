@@ -10,7 +10,7 @@ increase, flagged like a slow-down.
 
 import numpy as np
 
-from ._compat import needs_api
+from ._compat import kswgd_module, needs_api
 
 N_PARTICLES = 2627  # the paper's quadruple-well particle count
 
@@ -64,7 +64,7 @@ class DMPSStep:
 
 
 def _w2_over_floor(ds, x, seed: int = 3) -> float:
-    from kswgd.core.metrics import w2
+    w2 = kswgd_module("kswgd.core.metrics", "kswgd.metrics").w2
 
     ref = ds.draw(2000, np.random.default_rng(seed))
     return w2(x, ref) / w2(ds.draw(len(x), np.random.default_rng(seed + 1)), ref)
@@ -121,8 +121,9 @@ class Quality:
     @needs_api
     def track_spectral_error_ou_edmd(self):
         # max relative error of λ_1..λ_5 = 1, 1, 2, 2, 2 of 2-D OU: edmd, rbf 300, 20 000 pairs
-        from kswgd.core.dictionaries import make_dictionary
-        from kswgd.core.estimators import estimate
+        dictionaries = kswgd_module("kswgd.core.dictionaries", "kswgd.dictionaries")
+        make_dictionary = dictionaries.make_dictionary
+        estimate = kswgd_module("kswgd.core.estimators", "kswgd.estimators").estimate
         from kswgd.registry import get_dataset
 
         ds = get_dataset("gaussian", d=2, lag=0.1)
@@ -135,7 +136,7 @@ class Quality:
     @needs_api
     def track_spectral_error_ou_diffusion_map(self):
         # the same for diffusion maps on 3 000 samples (default bandwidth rule)
-        from kswgd.core.estimators import estimate
+        estimate = kswgd_module("kswgd.core.estimators", "kswgd.estimators").estimate
         from kswgd.registry import get_dataset
 
         ds = get_dataset("gaussian", d=2)

@@ -55,6 +55,12 @@ class Sampler:
         """Scalars describing the last step (e.g. the spectral residual), kept at checkpoints."""
         return {}
 
+    def grad_evals_per_step(self) -> int:
+        """Score (∇ log π) evaluations per particle in one ``step``, as this code computes them:
+        0 for methods that use no score (spectral ones, the default). The runner records
+        iteration × this as the row column ``diag.grad_evals``, a budget beside iterations."""
+        return 0
+
     def fit_info(self) -> dict:
         """What the fit recorded (JSON-serialisable); stored in the run manifest."""
         return {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kswgd.baselines.svgd import kde_score, median_bandwidth, svgd_direction
+from kswgd.baselines.svgd import kde_score
+from kswgd.core.stein import median_bandwidth, svgd_direction
 from kswgd.dataset import Dataset, Manifold
 from kswgd.params import ConfigError
 from kswgd.registry import get_dataset, get_sampler

@@ -95,7 +95,7 @@ def test_cosine_basis_does_not_push_points_beyond_its_box_further_out():
 
 
 def test_svgd_median_is_the_full_matrix_median_of_the_original_code():
-    from kswgd.baselines.svgd import median_bandwidth, median_sq_distance
+    from kswgd.core.stein import median_bandwidth, median_sq_distance
 
     for n in (7, 50, 51):
         x = np.random.default_rng(n).standard_normal((n, 2))
@@ -107,7 +107,7 @@ def test_svgd_median_is_the_full_matrix_median_of_the_original_code():
 def test_order_statistics_are_exact_selection_on_large_arrays():
     # the bracketed selection must return exactly what full selection returns, for ranks in the
     # middle and at both ends, with ties, and at the SVGD median's size (N = 700: 244 650 pairs)
-    from kswgd.baselines.svgd import median_sq_distance, order_statistics
+    from kswgd.core.stein import median_sq_distance, order_statistics
 
     rng = np.random.default_rng(3)
     a = rng.random(400_000)

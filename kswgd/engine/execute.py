@@ -112,6 +112,7 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None) -> RunRe
                    "fit_seconds": state["fit_seconds"]}
             row.update(evaluate(spec.metrics, cp.x, ctx))
             row.update({f"diag.{k}": float(v) for k, v in sampler.diagnostics().items()})
+            row["diag.grad_evals"] = float(cp.iteration * sampler.grad_evals_per_step())
             row.update(health(cp.x, tree, spacing))
             row["health.max_step"] = cp.max_step
             rows.append(row)
