@@ -9,6 +9,11 @@ noise floors), ``train`` (training data: static samples and/or trajectory pairs)
 ``log_density``, ``potential``, ``eigenvalues`` and ``manifold``. Task metrics are returned by
 ``task_metrics``.
 
+The spectrum of L is declared in one place, ``exact_spectrum`` (eigenvalues and eigenfunctions,
+built from ``kswgd.core.exact``), which the ``oracle`` estimator reads; ``eigenvalues`` gives
+the values alone where they are known (``kswgd spectra`` compares estimators with them), and a
+dataset whose ``exact_spectrum`` is in closed form returns its eigenvalues from there.
+
 Random numbers always come from the ``numpy.random.Generator`` passed in, so the runner owns
 every seed.
 """
@@ -19,7 +24,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kswgd.core import exact
 from kswgd.core.data import Manifold, TrainingData, move
+from kswgd.core.spectrum import Spectrum
 from kswgd.params import resolve_params
 
 __all__ = ["Dataset", "Manifold", "TrainingData", "move"]
@@ -86,8 +93,24 @@ class Dataset:
         """n draws of the initial particle law, shape (n, d)."""
         raise NotImplementedError
 
+    def exact_spectrum(self, rank: int, *, degree: int = 8, n_basis: int = 0, grid: int = 0,
+                       tol: float = 1e-10) -> Spectrum | None:
+        """The first ``rank`` eigenpairs of L = −(Δ − ∇V·∇) (constant mode excluded, φ_k
+        normalised in L²(π)), or None when the dataset cannot construct them.
+
+        Default: for a known log-density in d ≤ 2 without a manifold, the Galerkin of the
+        Dirichlet form on ``n_basis`` cosines per axis with a ``grid``-point midpoint rule per
+        axis (:func:`kswgd.core.exact.grid_galerkin_spectrum`); None otherwise. ``degree``
+        is the resolution of a polynomial Galerkin (the sphere's), ``tol`` the whitening
+        threshold of a Galerkin; a closed-form spectrum has no use for either.
+        """
+        if self.manifold is not None or self.dim > 2 or self.log_density is None:
+            return None
+        return exact.grid_galerkin_spectrum(self.log_density, self.dim, rank, n_basis, grid, tol)
+
     def eigenvalues(self, r: int) -> np.ndarray | None:
-        """Exact λ_1..λ_r of L = −(Δ − ∇V·∇) (constant mode excluded), or None if unknown."""
+        """λ_1..λ_r of L = −(Δ − ∇V·∇) (constant mode excluded) where known in closed form or
+        by a converged numerical solve that the dataset documents; None if unknown."""
         return None
 
     def task_metrics(self) -> dict[str, Callable[[np.ndarray], float]]:
