@@ -297,22 +297,25 @@ class Driver:
             self._stop_overdue()
         return [rid for i in sorted(self.ids) for rid in self.ids[i]]
 
+    def _left(self, fut: Future) -> float:
+        """Seconds a task in flight has left before the driver stops it: its time limit and
+        :data:`GRACE` from when its worker began it."""
+        return self.time_limit + GRACE - self.executor.elapsed(fut)
+
     def _next_deadline(self) -> float | None:
-        """Seconds until the first in-flight task is overdue (None: no limit or no way to stop
-        a task on this executor)."""
+        """Seconds to wait before looking for overdue tasks (None: no limit, or no way to stop
+        a task on this executor). At most 1 s: a task's clock starts in its worker."""
         if self.time_limit is None or not hasattr(self.executor, "stop") or not self._inflight:
             return None
-        first = min(t.t0 for t in self._inflight.values()) + self.time_limit + GRACE
-        return max(0.0, first - time.perf_counter())
+        return min(1.0, max(0.0, min(self._left(f) for f in self._inflight)))
 
     def _stop_overdue(self) -> None:
         """Stop every in-flight task past its time limit and :data:`GRACE`; store each failed
         with the step it had reached."""
-        if self._next_deadline() != 0.0:
+        if self._next_deadline() is None:
             return
-        now = time.perf_counter()
         for fut, task in sorted(self._inflight.items(), key=lambda kv: kv[1].priority):
-            if not fut.done() and now - task.t0 > self.time_limit + GRACE:
+            if not fut.done() and self._left(fut) <= 0:
                 step = self.executor.stop(fut)
                 del self._inflight[fut]
                 self._complete(task, None, over_time(self.time_limit,

@@ -136,11 +136,12 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="kswgd-parent-watch", daemon=True).start()
 
 
-def _worker_main(conn, steps, parent: int) -> None:
+def _worker_main(conn, steps, began, parent: int) -> None:
     """A worker process: Ctrl-C is the driver's to handle (it stops the workers), OpenMP threads
     sleep rather than spin while waiting, the process ends with its driver; then it computes
     the tasks ``(fn, args)`` it receives, one at a time, and sends back ``(True, result)`` or
-    ``(False, exception)``, whatever the task raised (SystemExit and KeyboardInterrupt included)."""
+    ``(False, exception)``, whatever the task raised (SystemExit and KeyboardInterrupt included).
+    ``began`` holds the time.monotonic() at which the current task began (0 when idle)."""
     global _STEP_SLOT
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -154,11 +155,12 @@ def _worker_main(conn, steps, parent: int) -> None:
         if job is None:
             return
         fn, args = job
-        steps.value = 0
+        steps.value, began.value = 0, time.monotonic()
         try:
             reply = (True, fn(*args))
         except BaseException as err:  # noqa: BLE001 - the task's failure is the driver's to judge
             reply = (False, err)
+        began.value = 0.0
         try:
             conn.send(reply)
         except Exception as err:  # noqa: BLE001 - an unpicklable result or exception
@@ -171,6 +173,7 @@ class _Worker:
     proc: multiprocessing.process.BaseProcess
     conn: object
     steps: object            # shared int: the step its task is at
+    began: object            # shared float: time.monotonic() when its task began, 0 if idle
     future: Future | None = None
     dead: bool = False
 
@@ -195,12 +198,12 @@ class ProcessExecutor(_Executor):
 
     def _start(self) -> _Worker:
         here, there = self._ctx.Pipe()
-        steps = self._ctx.RawValue("q", 0)
-        proc = self._ctx.Process(target=_worker_main, args=(there, steps, os.getpid()),
+        steps, began = self._ctx.RawValue("q", 0), self._ctx.RawValue("d", 0.0)
+        proc = self._ctx.Process(target=_worker_main, args=(there, steps, began, os.getpid()),
                                  name="kswgd-worker", daemon=True)
         proc.start()
         there.close()  # only the worker holds its end: its death is an EOF here
-        return _Worker(proc, here, steps)
+        return _Worker(proc, here, steps, began)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "workers": self.slots}
@@ -242,6 +245,14 @@ class ProcessExecutor(_Executor):
             fut.set_result(value)
         else:
             fut.set_exception(value)
+
+    def elapsed(self, fut: Future) -> float:
+        """Seconds since the worker began computing ``fut`` (a fresh worker first imports the
+        package: that start-up is not the task's); 0 before it began or when not running here."""
+        for w in self._workers:
+            if w.future is fut and w.began.value:
+                return max(0.0, time.monotonic() - w.began.value)
+        return 0.0
 
     def stop(self, fut: Future) -> int | None:
         """Kill the worker computing ``fut`` (a task over its time limit; it is replaced at the
