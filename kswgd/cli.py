@@ -48,6 +48,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def _add_list(sub):
     p = sub.add_parser("list", help="list the datasets and methods found by the registry")
     p.set_defaults(func=_cmd_list)
@@ -74,13 +85,16 @@ def _add_run(sub):
     p.add_argument("--method", action="append", help="only this method of the suite (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
-                   help="run N runs at a time in worker processes (default 1: in this process)")
+                   help="run N runs at a time, each in a worker process (default 1)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="send the runs to a Dask scheduler (tcp://host:8786), or 'local:N' to "
                         "start N single-threaded local workers; needs pip install -e '.[dask]'")
     p.add_argument("--threads-per-run", type=_positive_int, default=1, metavar="T",
                    help="Numba and BLAS threads of each run (default 1, whatever --jobs or "
                         "--scheduler: the same numbers from every backend)")
+    p.add_argument("--time-limit", type=_positive_seconds, metavar="S",
+                   help="seconds one run may take before it is stopped and stored as failed "
+                        "(default: the suite's time_limit, else 3600)")
     p.set_defaults(func=_cmd_run)
 
 
@@ -116,19 +130,21 @@ def _cmd_run(args) -> int:
     from kswgd.engine.executors import check_threads, make_executor
 
     check_threads(args.threads_per_run)
-    from kswgd.engine.driver import SweepInterrupted, run_suite
+    from kswgd.engine.driver import SweepInterrupted, folder_lock, run_suite
     from kswgd.reports.leaderboard import leaderboard_markdown
 
     log = (lambda s: None) if args.quiet else _log_beside_bar()
     try:
-        with make_executor(args.jobs, args.scheduler, args.threads_per_run) as executor:
+        with (folder_lock(args.out),  # another sweep on --out: refused before any work
+              make_executor(args.jobs, args.scheduler, args.threads_per_run) as executor):
             if not args.quiet:
                 print(f"suite {suite.name}: results in {args.out} "
                       f"({_backend(executor)}, {args.threads_per_run} thread(s) per run)",
                       file=sys.stderr)
             ids = run_suite(suite, args.out, log=log, datasets=args.dataset,
                             methods=args.method, executor=executor,
-                            progress=_progress(args.quiet, executor.slots))
+                            progress=_progress(args.quiet, executor.slots),
+                            time_limit=args.time_limit)
     except SweepInterrupted as stop:
         print(stop, file=sys.stderr)
         return 130
@@ -143,7 +159,9 @@ def _backend(executor) -> str:
     d = executor.describe()
     if d["kind"] == "dask":
         return f"Dask scheduler {d['scheduler']}, {d['workers']} worker(s)"
-    return "serial" if d["kind"] == "serial" else f"{d['workers']} worker processes"
+    if d["kind"] == "serial":
+        return "serial"
+    return f"{d['workers']} worker process{'es' if d['workers'] > 1 else ''}"
 
 
 def _add_leaderboard(sub):
