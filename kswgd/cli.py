@@ -127,9 +127,10 @@ def _cmd_run(args) -> int:
     suite = load_suite(args.suite)
     suite.check_filters(args.dataset, args.method)  # cheap checks before the heavy imports
     check_out(args.out)
-    from kswgd.engine.executors import check_threads, make_executor
+    from kswgd.engine.executors import check_backend, check_threads, make_executor
 
     check_threads(args.threads_per_run)
+    check_backend(args.jobs, args.scheduler)  # before the lock creates --out
     from kswgd.engine.driver import SweepInterrupted, folder_lock, run_suite
     from kswgd.reports.leaderboard import leaderboard_markdown
 

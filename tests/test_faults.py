@@ -302,3 +302,15 @@ def test_a_second_sweep_on_the_same_folder_is_refused_naming_the_holder(tmp_path
     # the kernel released the killed driver's lock: the folder is usable at once
     kswgd_cli("run", "--suite", "s.toml", "--out", "out", "--method", "ula", "--quiet",
               cwd=tmp_path, status=0)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("--scheduler", "local:x"), "worker count N"),
+    (("--scheduler", "local:0"), "worker count N"),
+    (("--jobs", "2", "--scheduler", "local:1"), "not both"),
+])
+def test_a_bad_backend_is_one_line_and_creates_no_results_folder(tmp_path, args, needle):
+    out = tmp_path / "never"
+    proc = kswgd_cli("run", "--suite", "smoke", "--out", str(out), *args, cwd=tmp_path)
+    assert needle in proc.stderr
+    assert not out.exists()

@@ -303,11 +303,10 @@ class DaskExecutor(_Executor):
         except ImportError:
             raise ConfigError("--scheduler needs Dask: pip install -e '.[dask]'") from None
         self.threads = check_threads(threads)
+        check_backend(1, address)
         self.address, self._cluster = address, None
         if address.startswith("local:"):
             n = address.split(":", 1)[1]
-            if not n.isdigit() or int(n) < 1:
-                raise ConfigError(f"--scheduler local:N needs a worker count N ≥ 1, got {n!r}")
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self._cluster = LocalCluster(n_workers=int(n), threads_per_worker=1,
                                              processes=True, host="127.0.0.1",
@@ -344,10 +343,20 @@ def make_executor(jobs: int = 1, scheduler: str | None = None, threads: int = 1)
     """The executor of ``--jobs``/``--scheduler``: ``jobs`` worker processes, one included (a
     run over its time limit can only be stopped in a process of its own), or Dask when a
     scheduler is given (ConfigError when both are)."""
-    if scheduler and jobs != 1:
-        raise ConfigError("give --jobs or --scheduler, not both")
+    check_backend(jobs, scheduler)
     if scheduler:
         return DaskExecutor(scheduler, threads)
+    return ProcessExecutor(jobs, threads)
+
+
+def check_backend(jobs: int = 1, scheduler: str | None = None) -> None:
+    """ConfigError (one line) for ``--jobs``/``--scheduler`` values that cannot work, checked
+    before anything is created: both given, jobs < 1, ``local:N`` without a count N ≥ 1."""
+    if scheduler and jobs != 1:
+        raise ConfigError("give --jobs or --scheduler, not both")
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-    return ProcessExecutor(jobs, threads)
+    if scheduler and scheduler.startswith("local:"):
+        n = scheduler.split(":", 1)[1]
+        if not n.isdigit() or int(n) < 1:
+            raise ConfigError(f"--scheduler local:N needs a worker count N ≥ 1, got {n!r}")
