@@ -28,7 +28,7 @@ from scipy.spatial.distance import pdist
 
 from kswgd.core import _kernels
 from kswgd.dataset import move
-from kswgd.params import ConfigError, choice_error
+from kswgd.params import Choice, ConfigError, Interval, choice_error
 from kswgd.sampler import Sampler
 
 NUMPY_MIN_DIM = 10  # d at which the numpy/BLAS path overtakes the fused Numba loop
@@ -186,21 +186,22 @@ class SVGD(Sampler):
         "backend": "auto",
         "median_subsample": 0,
     }
+    constraints = {
+        "step": Interval(float, 0, None, closed="neither"),
+        "optimizer": Choice("sgd", "adagrad", "adam"),
+        "score": Choice("exact", "kde"),
+        "kde_bandwidth": Interval(float, 0, None),
+        "backend": Choice("auto", "numba", "numpy"),
+        "median_subsample": Interval(int, 0, None),
+    }
     uses = ("score",)
     data_kind = None
 
     def __init__(self, **params):
         super().__init__(**params)
-        p = self.params
-        if p["optimizer"] not in ("sgd", "adagrad", "adam"):
-            raise choice_error("SVGD optimizer", p["optimizer"], ("sgd", "adagrad", "adam"))
-        if p["score"] not in ("exact", "kde"):
-            raise choice_error("SVGD score", p["score"], ("exact", "kde"))
-        if p["score"] == "kde":
+        if self.params["score"] == "kde":
             self.uses = ("samples",)
             self.data_kind = "samples"
-        if p["backend"] not in ("auto", "numba", "numpy"):
-            raise choice_error("SVGD backend", p["backend"], ("auto", "numba", "numpy"))
 
     def setup(self, dataset, train, rng):
         super().setup(dataset, train, rng)

@@ -17,7 +17,7 @@ import numpy as np
 
 from kswgd.core.spectrum import dissipation_rate, spectral_residual
 from kswgd.dataset import Dataset, TrainingData, move
-from kswgd.params import resolve_params
+from kswgd.params import Interval, resolve_params
 
 ACCESS = ("trajectories", "samples", "score", "log_density", "spectrum")
 
@@ -25,7 +25,8 @@ ACCESS = ("trajectories", "samples", "score", "log_density", "spectrum")
 class Sampler:
     """Base class of a particle sampler.
 
-    Class attributes: ``name`` (registry name), ``parameters`` (defaults), ``uses`` (the
+    Class attributes: ``name`` (registry name), ``parameters`` (defaults), ``constraints``
+    (the valid values of each parameter, see kswgd.params), ``uses`` (the
     information it consumes, shown beside its leaderboard row), ``data_kind`` (the training data
     it asks the dataset for: "trajectories", "samples" or None for none).
     """
@@ -33,11 +34,13 @@ class Sampler:
     name: str = ""
     description: str = ""
     parameters: dict = {"step": 0.1}
+    constraints: dict = {"step": Interval(float, 0, None, closed="neither")}
     uses: tuple[str, ...] = ()
     data_kind: str | None = None
 
     def __init__(self, **params):
-        self.params = resolve_params(self.parameters, params, f"method {self.name!r}")
+        self.params = resolve_params(self.parameters, params, f"method {self.name!r}",
+                                     self.constraints)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
