@@ -113,6 +113,9 @@ def _cmd_run(args) -> int:
     suite = load_suite(args.suite)
     suite.check_filters(args.dataset, args.method)  # cheap checks before the heavy imports
     check_out(args.out)
+    from kswgd.engine.plan import plan_suite
+
+    plan_suite(suite, args.dataset, args.method)  # every name and parameter, before any output
     from kswgd.engine.executors import check_threads, make_executor
 
     check_threads(args.threads_per_run)

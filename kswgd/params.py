@@ -2,7 +2,7 @@
 
 A plug-in declares its parameters as a dict of defaults and, beside it, ``constraints``: the
 valid values of each parameter in a small vocabulary (:class:`Interval`, :class:`Choice`,
-:class:`Boolean`, :class:`Text`, :class:`Floats`), in the spirit of scikit-learn's
+:class:`Boolean`, :class:`Text`, :class:`Floats`, :class:`ListOf`), in the spirit of scikit-learn's
 ``_parameter_constraints``. User values (from a suite file or the command line, possibly as
 strings) are converted to the default's type and then checked against the constraint, so a bad
 value is a one-line ConfigError before anything runs.
@@ -125,7 +125,23 @@ class Floats:
         return f"{self.length} finite numbers"
 
 
-Constraint = Interval | Choice | Boolean | Text | Floats
+@dataclass(frozen=True)
+class ListOf:
+    """A list of at least ``min_length`` items, each accepted by ``item``."""
+
+    item: Interval | Choice | Boolean | Text
+    min_length: int = 0
+
+    def accepts(self, value: Any) -> bool:
+        return (isinstance(value, list) and len(value) >= self.min_length
+                and all(self.item.accepts(v) for v in value))
+
+    def describe(self) -> str:
+        least = f"at least {self.min_length} " if self.min_length else ""
+        return f"a list of {least}items, each {self.item.describe()}"
+
+
+Constraint = Interval | Choice | Boolean | Text | Floats | ListOf
 
 
 def _convert(value: Any, default: Any, key: str, owner: str, valid: str) -> Any:
