@@ -56,11 +56,12 @@ def _add_list(sub):
 def _cmd_list(args) -> int:
     from kswgd import registry
 
+    datasets, samplers = registry.datasets(), registry.samplers()  # errors before any output
     print("datasets:")
-    for name, cls in registry.datasets().items():
+    for name, cls in datasets.items():
         print(f"  {name:18s} {cls.description}")
     print("methods:")
-    for name, cls in registry.samplers().items():
+    for name, cls in samplers.items():
         print(f"  {name:18s} uses {'+'.join(cls.uses) or '-':28s} {cls.description}")
     return 0
 

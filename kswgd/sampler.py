@@ -88,7 +88,8 @@ def run_sampler(
     """The run loop (the runner's too): ``n_steps`` steps from ``x0``, returning the particles.
 
     ``callback(Checkpoint)`` is called after the steps listed in ``at`` (default: every step);
-    it may return True to stop early. Raises FloatingPointError on non-finite particles or when
+    it may return True to stop early. Raises ValueError at once when ``step`` returns anything
+    but an array of the particles' shape, and FloatingPointError on non-finite particles or when
     a particle leaves the box max |x| ≤ ``bound`` (divergence), naming the step.
     """
     x = np.array(x0, dtype=np.float64, copy=True)
@@ -98,6 +99,10 @@ def run_sampler(
         t0 = time.perf_counter()
         x = sampler.step(x, rng)
         seconds += time.perf_counter() - t0
+        if not isinstance(x, np.ndarray) or x.shape != prev.shape:
+            raise ValueError(f"{sampler.name or type(sampler).__name__}.step returned "
+                             f"{getattr(x, 'shape', type(x).__name__)} at step {it}; expected "
+                             f"the particles' shape {prev.shape}")
         if not np.all(np.isfinite(x)):
             raise FloatingPointError(f"non-finite particles at step {it}")
         if bound is not None and np.max(np.abs(x)) > bound:

@@ -5,8 +5,11 @@ status 2 (tests/test_cli_errors.py's ``kswgd_cli`` checks both), and nothing is 
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
-from test_cli_errors import kswgd_cli
+from test_cli_errors import _COMMAND, kswgd_cli
 
 #: A suite that would run in a second: each case below breaks one thing in it.
 TINY = """name = "tiny"
@@ -97,3 +100,67 @@ def test_params_that_are_not_a_table_are_one_line(tmp_path):
     assert "params must be a table, got 0.1" in err
     err = _suite(tmp_path, method="ula", method_params='"fast"').stderr
     assert "[[methods]] entry 1: params must be a table" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Plug-in files
+# ---------------------------------------------------------------------------------------------
+
+GOOD_SAMPLER = '''
+from kswgd.sampler import Sampler
+
+
+class Half(Sampler):
+    name = "{name}"
+    description = "x -> x / 2"
+
+    def step(self, x, rng):
+        return {step}
+'''
+
+
+def _plugins(tmp_path, folder: str, text: str):
+    (tmp_path / "plug" / folder).mkdir(parents=True)
+    (tmp_path / "plug" / folder / "mine.py").write_text(text)
+    return {**os.environ, "KSWGD_PLUGIN_PATH": str(tmp_path / "plug")}
+
+
+@pytest.mark.parametrize("text,needles", [
+    ("def broken(:\n", ["mine.py", "syntax error at line 1"]),
+    ("import no_such_module_xyz\n", ["mine.py", "ModuleNotFoundError", "no_such_module_xyz"]),
+    ("raise RuntimeError('boom')\n", ["mine.py", "RuntimeError: boom"]),
+    (GOOD_SAMPLER.format(name="ula", step="x / 2"), ["two plug-ins named 'ula'", "ula.py",
+                                                     "mine.py"]),
+])
+def test_a_broken_or_colliding_plugin_file_is_one_line_naming_it(tmp_path, text, needles):
+    err = kswgd_cli("list", cwd=tmp_path, env=_plugins(tmp_path, "baselines", text)).stderr
+    assert all(n in err for n in needles), err
+
+
+def test_a_dataset_plugin_without_dim_is_refused_at_registration(tmp_path):
+    text = ("from kswgd.dataset import Dataset\n\n\nclass NoDim(Dataset):\n"
+            "    name = 'nodim'\n    description = 'no dim'\n"
+            "    def draw(self, n, rng): ...\n    def train(self, n, rng, kind=None): ...\n"
+            "    def initial(self, n, rng): ...\n")
+    err = kswgd_cli("datasets", cwd=tmp_path, env=_plugins(tmp_path, "datasets", text)).stderr
+    assert "mine.py" in err and "'nodim' does not define dim (required)" in err
+
+
+def test_a_plugin_path_that_does_not_exist_is_refused(tmp_path):
+    err = kswgd_cli("list", cwd=tmp_path,
+                    env={**os.environ, "KSWGD_PLUGIN_PATH": str(tmp_path / "nowhere")}).stderr
+    assert "KSWGD_PLUGIN_PATH" in err and "nowhere" in err and "not a directory" in err
+
+
+def test_a_step_returning_the_wrong_shape_fails_the_run_at_its_first_step(tmp_path):
+    env = _plugins(tmp_path, "baselines",
+                   GOOD_SAMPLER.format(name="grow", step="np.vstack([x, x])").replace(
+                       "from kswgd.sampler", "import numpy as np\nfrom kswgd.sampler"))
+    (tmp_path / "s.toml").write_text(TINY.format(top="", dataset_params="{}", entry="",
+                                                 method="grow", method_params="{}"))
+    proc = subprocess.run([*_COMMAND, "run", "--suite", "s.toml", "--out", "out", "--quiet"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    # the failed run is a result: the leaderboard lists it with the reason
+    assert ("grow (rep 0): ValueError: grow.step returned (20, 2) at step 1; expected the "
+            "particles' shape (10, 2)") in proc.stdout, proc.stdout[-2000:]
