@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,6 +206,28 @@ def resolve_params(defaults: dict, given: dict | None, owner: str,
             raise ConfigError(f"parameter {key!r} of {owner} must be {rule.describe()}, "
                               f"got {(given or {}).get(key, out[key])!r}")
     return out
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation: MemAvailable of /proc/meminfo, else the
+    free physical pages."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """ConfigError unless an array of ``nbytes`` fits in half the available memory (the other
+    half for the temporaries of whatever computes or reads it)."""
+    free = available_memory()
+    if 2 * nbytes > free:
+        raise ConfigError(f"{what} needs {nbytes / 2**30:.3g} GiB, more than half the "
+                          f"{free / 2**30:.3g} GiB of memory available; ask for fewer rows")
 
 
 def parse_kv(items: list[str] | None) -> dict:

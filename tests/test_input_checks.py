@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 
+import numpy as np
 import pytest
 from test_cli_errors import _COMMAND, kswgd_cli
+
+from kswgd.tools.scoring import MAX_ROWS
 
 #: A suite that would run in a second: each case below breaks one thing in it.
 TINY = """name = "tiny"
@@ -164,3 +167,58 @@ def test_a_step_returning_the_wrong_shape_fails_the_run_at_its_first_step(tmp_pa
     # the failed run is a result: the leaderboard lists it with the reason
     assert ("grow (rep 0): ValueError: grow.step returned (20, 2) at step 1; expected the "
             "particles' shape (10, 2)") in proc.stdout, proc.stdout[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# kswgd score and kswgd sample inputs
+# ---------------------------------------------------------------------------------------------
+
+
+def _forged(path, shape, data: bytes = b"") -> None:
+    """A .npy file whose header claims ``shape`` float64 but holds only ``data``."""
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f8", "fortran_order": False, "shape": shape})
+        fh.write(data)
+
+
+@pytest.mark.parametrize("array,needle", [
+    (np.ones((5, 2), complex), "holds complex128 values; expected real numbers"),
+    (np.ones((5, 2), bool), "holds bool values; expected real numbers"),
+    (np.full((5, 2), 3.0) * 1e300, "max |x| = 3e+300, beyond 1e+150"),
+    (np.full((5, 2), -2e150), "max |x| = 2e+150, beyond 1e+150"),
+    (np.array([[0.0, np.nan], [1.0, 2.0]]), "1 row(s) with NaN or inf entries (first: row 0)"),
+    (np.zeros((MAX_ROWS + 1, 2)), f"has {MAX_ROWS + 1} rows, more than the {MAX_ROWS}"),
+    (np.zeros((2, 2, 2)), "expected an (N, d) array, got shape (2, 2, 2)"),
+])
+def test_score_refuses_arrays_that_would_give_a_wrong_number_or_never_finish(tmp_path, array,
+                                                                             needle):
+    np.save(tmp_path / "x.npy", array)
+    err = kswgd_cli("score", "x.npy", "--dataset", "gaussian", cwd=tmp_path).stderr
+    assert needle in err and "x.npy" in err, err
+
+
+def test_score_reads_the_header_first_and_refuses_a_file_shorter_than_it_claims(tmp_path):
+    _forged(tmp_path / "x.npy", (10**11, 2), b"\0" * 16)  # claims 1.6 TB, holds 16 bytes
+    assert (tmp_path / "x.npy").stat().st_size == 144
+    err = kswgd_cli("score", "x.npy", "--dataset", "gaussian", cwd=tmp_path).stderr
+    assert "truncated" in err and "100000000000 x 2 float64" in err and "holds 16" in err
+
+
+def test_score_refuses_a_too_large_training_file_too(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 2)))
+    _forged(tmp_path / "t.npy", (3, 2), b"\0" * 8)
+    err = kswgd_cli("score", "x.npy", "--dataset", "gaussian", "--train", "t.npy",
+                    cwd=tmp_path).stderr
+    assert "t.npy" in err and "truncated" in err
+
+
+def test_sample_checks_memory_and_parameters_before_drawing(tmp_path):
+    err = kswgd_cli("sample", "gaussian", "--n", "10000000000", "--out", "x.npy",
+                    cwd=tmp_path).stderr
+    # 10^10 x 2 float64 = 1.6e11 bytes = 149 GiB
+    assert "10000000000 x 2 float64 draws of 'gaussian' needs 149 GiB" in err
+    err = kswgd_cli("sample", "gaussian", "--n", "5", "--param", "d=0", "--out", "x.npy",
+                    cwd=tmp_path).stderr
+    assert "parameter 'd' of dataset 'gaussian' must be an integer >= 1, got '0'" in err
+    assert list(tmp_path.iterdir()) == []
