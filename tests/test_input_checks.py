@@ -222,3 +222,41 @@ def test_sample_checks_memory_and_parameters_before_drawing(tmp_path):
                     cwd=tmp_path).stderr
     assert "parameter 'd' of dataset 'gaussian' must be an integer >= 1, got '0'" in err
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# File-system failures of report and publish
+# ---------------------------------------------------------------------------------------------
+
+#: Loaded by the child interpreter (PYTHONPATH): os.replace, the last step of every atomic
+#: write, fails with the errno named by KSWGD_TEST_FAULT, as on a read-only or full disk.
+_FAULT = '''
+import errno, os
+_code = getattr(errno, os.environ.get("KSWGD_TEST_FAULT", ""), None)
+if _code:
+    def _replace(src, dst, *a, **k):
+        raise OSError(_code, os.strerror(_code), str(dst))
+    os.replace = _replace
+'''
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory):
+    """A results folder with one finished ula run on gaussian (a few seconds)."""
+    root = tmp_path_factory.mktemp("runs")
+    (root / "s.toml").write_text(TINY.format(top="", dataset_params="{}", entry="",
+                                             method="ula", method_params="{}"))
+    kswgd_cli("run", "--suite", "s.toml", "--out", "out", "--quiet", cwd=root, status=0)
+    (root / "inject").mkdir()
+    (root / "inject" / "sitecustomize.py").write_text(_FAULT)
+    return root
+
+
+@pytest.mark.parametrize("fault,status", [("EROFS", 2), ("ENOSPC", 1)])
+@pytest.mark.parametrize("command", [("report", "--to", "r.html"), ("publish", "--to", "pub")])
+def test_a_read_only_or_full_disk_is_one_line_with_its_exit_status(finished_runs, command,
+                                                                   fault, status):
+    env = {**os.environ, "PYTHONPATH": str(finished_runs / "inject"), "KSWGD_TEST_FAULT": fault}
+    err = kswgd_cli(*command, "--out", "out", cwd=finished_runs, status=status, env=env).stderr
+    reason = {"EROFS": "Read-only file system", "ENOSPC": "No space left on device"}[fault]
+    assert reason in err and command[2] in err, err
