@@ -73,6 +73,7 @@ def test_a_plugin_parameter_outside_its_constraint_stops_the_suite_before_anythi
     ("floor_seeds = 0", "floor_seeds must be an integer >= 1"),
     ("metrics = []", "metrics must be a list of at least 1 items"),
     ("root_seed = -1", "root_seed must be an integer >= 0"),
+    ("pilot_steps = 1.5", "pilot_steps must be an integer, got 1.5"),
     ("estimated_minutes = 0", "estimated_minutes must be a finite number > 0"),
 ])
 def test_a_suite_key_of_the_wrong_type_or_range_is_one_line_naming_file_and_key(tmp_path, line,

@@ -43,7 +43,7 @@ BUDGET_KEYS = {
 }
 
 #: The valid values of each budget key (TOML is typed: an integer key takes an integer, never a
-#: float or a boolean). ``keep_particles`` is checked against its choices when planning.
+#: float or a boolean). ``keep_particles`` and ``pilot_steps`` are checked further when planning.
 BUDGET_CONSTRAINTS = {
     "repetitions": Interval(int, 1, None),
     "n_particles": Interval(int, 2, None),
@@ -55,7 +55,7 @@ BUDGET_CONSTRAINTS = {
     "floor_seeds": Interval(int, 1, None),
     "root_seed": Interval(int, 0, None),
     "step_grid": ListOf(Interval(float, 0, None, closed="neither")),
-    "pilot_steps": Interval(int, 0, None),
+    "pilot_steps": Interval(int, None, None),   # 1..n_steps (0 = n_steps), checked by the plan
     "keep_particles": Text(),
 }
 _TABLE = "a table"
