@@ -141,3 +141,14 @@ def test_sphere_galerkin_reproduces_the_closed_form_and_refuses_too_low_a_degree
     np.testing.assert_allclose(ds.exact_spectrum(15).eigenvalues, ds.eigenvalues(15), rtol=1e-10)
     with pytest.raises(ConfigError, match="degree 1 gives fewer than 4 modes"):
         ds.exact_spectrum(4, degree=1)
+
+
+def test_hermite_modes_in_fifty_dimensions_are_generated_not_enumerated():
+    """N(0, I_50): the 50 modes of |α| = 1 (λ = 1), then |α| = 2 (λ = 2), built one multi-index
+    at a time (the 2^50 candidates of a product enumeration would never finish)."""
+    from kswgd.core.exact import hermite_spectrum
+
+    spec = hermite_spectrum(50, 60)
+    np.testing.assert_array_equal(spec.eigenvalues, [1.0] * 50 + [2.0] * 10)
+    assert spec.alphas[0, 0] == 1 and spec.alphas[50, 0] == 2       # decreasing lex order
+    assert len({tuple(a) for a in spec.alphas}) == 60

@@ -76,13 +76,25 @@ class HermiteSpectrum(Spectrum):
         return np.einsum("nkd,k->nd", self.grad_phi(x), w)
 
 
+def _multi_indices(total: int, d: int):
+    """Every α ∈ ℕ^d with |α| = ``total``, in decreasing lexicographic order, one at a time
+    (there are C(total + d − 1, d − 1) of them: never listed whole)."""
+    if d == 1:
+        yield (total,)
+        return
+    for first in range(total, -1, -1):
+        for rest in _multi_indices(total - first, d - 1):
+            yield (first, *rest)
+
+
 def hermite_spectrum(d: int, rank: int) -> HermiteSpectrum:
-    """The first ``rank`` non-constant Hermite modes of N(0, I_d), by increasing |α|."""
+    """The first ``rank`` non-constant Hermite modes of N(0, I_d), by increasing |α| (within
+    one |α|, decreasing lexicographic order). Only the ``rank`` modes needed are generated, so
+    d = 50 costs what d = 2 does."""
     alphas: list[tuple[int, ...]] = []
     total = 1
     while len(alphas) < rank:
-        alphas += sorted((a for a in itertools.product(range(total + 1), repeat=d)
-                          if sum(a) == total), reverse=True)
+        alphas += itertools.islice(_multi_indices(total, d), rank - len(alphas))
         total += 1
     al = np.array(alphas[:rank], dtype=np.int64)
     return HermiteSpectrum(al.sum(axis=1).astype(float), {"method": "hermite", **_ANALYTIC},
