@@ -478,7 +478,7 @@ def scatter_figure(particles: Mapping[str, np.ndarray], reference: np.ndarray, t
         ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
         ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
         ax.set_title(label, fontsize=9, color=colour)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=MIN_FONT_PT)
     fig.suptitle(_wrap(title, 25 * ncol), fontsize=10)
     fig.tight_layout()
     return fig
@@ -510,7 +510,7 @@ def image_grid_figure(images: Mapping[str, np.ndarray], title: str, vmax: float 
                           interpolation="nearest")
             else:
                 ax.axis("off")
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8,
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=MIN_FONT_PT,
                               color=(styles or {}).get(label, ("k",))[0])
     fig.suptitle(_wrap(title, 8 * ncol + 15), fontsize=10)
     fig.tight_layout()
@@ -528,8 +528,8 @@ def heatmap_figure(panels: Sequence[tuple[pd.DataFrame, str]], title: str,
         values = table.to_numpy(dtype=float)
         finite = values[np.isfinite(values)]
         im = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto")
-        ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], fontsize=8)
-        ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=8)
+        ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], fontsize=MIN_FONT_PT)
+        ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=MIN_FONT_PT)
         ax.set_xlabel(str(table.columns.name))
         ax.set_ylabel(str(table.index.name))
         mid = (finite.min() + finite.max()) / 2 if len(finite) else 0.0
@@ -538,7 +538,7 @@ def heatmap_figure(panels: Sequence[tuple[pd.DataFrame, str]], title: str,
                 v = values[i, j]
                 if np.isfinite(v):
                     star = "*" if marks is not None and bool(marks.iat[i, j]) else ""
-                    ax.text(j, i, f"{v:.3g}{star}", ha="center", va="center", fontsize=8,
+                    ax.text(j, i, f"{v:.3g}{star}", ha="center", va="center", fontsize=MIN_FONT_PT,
                             color="w" if v < mid else "k")
         fig.colorbar(im, ax=ax, label=label)
     fig.suptitle(_wrap(title, 45 * len(panels)), fontsize=10)
