@@ -105,9 +105,15 @@ def figures(out: Path, metrics: list[str]) -> list[tuple[str, Callable[[], objec
       noise floor of (:func:`kswgd.reports.plots.index_figure`);
     - every :data:`DIAGNOSTIC_FIGURES` file whose column has values in finished rows (e.g.
       ``spectral_residual.png``: the spectral residual S_n of the spectral samplers)."""
-    rows = results_rows(store.load_rows(out))
+    return figure_list(store.load_rows(out), store.load_floors(out), metrics)
+
+
+def figure_list(rows: pd.DataFrame, floors: pd.DataFrame, metrics: list[str]
+                ) -> list[tuple[str, Callable[[], object]]]:
+    """:func:`figures` of checkpoint rows (``store.load_rows``; final rows alone do too) and
+    a floors table."""
+    rows = results_rows(rows)
     groups = comparable_groups(rows)
-    floors = store.load_floors(out)
     out_list: list[tuple[str, Callable[[], object]]] = []
     for metric in metrics:
         out_list.append((f"convergence_{metric}.png",
@@ -116,7 +122,9 @@ def figures(out: Path, metrics: list[str]) -> list[tuple[str, Callable[[], objec
             out_list.append((f"convergence_{metric}_seconds.png",
                              partial(convergence_figure, groups, metric, floors, x="seconds")))
     if len(groups) > 1:
-        table = summary(store.load_final(out), floors)
+        final = rows.sort_values(["run_id", "iteration"], kind="stable").groupby(
+            "run_id", sort=False).tail(1)
+        table = summary(final, floors)
         suites = ", ".join(sorted({str(s) for s in rows["suite"].dropna()}))
         for metric in metrics:
             if index_points(table, metric)["group"].nunique() > 1:
