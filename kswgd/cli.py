@@ -424,24 +424,15 @@ def _add_suites(sub):
 
 
 def _cmd_suites(args) -> int:
-    from kswgd.tools.catalog import describe_suites
+    from kswgd.tools.catalog import describe_suites, suites_listing
 
     rows = describe_suites()
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{'suite':16s} {'runs':>5s} {'est. time':>10s}  description")
-    for r in rows:
-        cost = "?" if r["estimated_minutes"] is None else _minutes(r["estimated_minutes"])
-        runs = "-" if r["runs"] is None else str(r["runs"])
-        print(f"{r['name']:16s} {runs:>5s} {cost:>10s}  {r['description']}")
-    print("est. time: the suite file's estimated_minutes (wall clock on the 2-core machine); "
-          "runs: datasets × methods × repetitions, step-size pilots not counted")
+    print(suites_listing(rows))
     return 0
 
-
-def _minutes(m: float) -> str:
-    return f"{m * 60:.0f} s" if m < 2 else f"{m:.0f} min" if m < 120 else f"{m / 60:.1f} h"
 
 def _add_bench(sub):
     p = sub.add_parser("bench", help="speed figures as ratios to their floors and references")

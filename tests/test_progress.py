@@ -78,3 +78,20 @@ def test_bad_totals_are_rejected():
         Progress(-1, io.StringIO())
     with pytest.raises(ValueError, match="workers"):
         Progress(3, io.StringIO(), workers=0)
+
+
+def test_skipped_runs_are_counted_apart_from_failures_and_cost_no_time():
+    clock = FakeClock()
+    stream = io.StringIO()
+    p = Progress(5, stream, clock=clock)
+    p.finished("circle svgd rep 0", "skipped", 0.0)   # cannot run: stored at once
+    p.finished("circle ula rep 0", "skipped", 0.0)
+    p.finished("circle kswgd rep 0", "ok", 10.0)
+    p.finished("circle dmps rep 0", "failed", 0.0)    # failed without running (all pilots)
+    assert (p.failed, p.skipped_count, p.done) == (1, 2, 4)
+    # only the run that ran enters the mean: 10 s × 1 remaining
+    assert p.eta() == pytest.approx(10.0)
+    lines = stream.getvalue().splitlines()
+    assert lines[1] == ("[2/5] circle ula rep 0: skipped · 0 failed · 2 skipped · "
+                        "elapsed 0:00 · left ?")
+    assert lines[3].endswith("1 failed · 2 skipped · elapsed 0:00 · left 0:10")

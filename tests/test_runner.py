@@ -267,7 +267,8 @@ def test_publish_writes_small_committable_files(tmp_path):
     dest = tmp_path / "results" / "tiny"
     assert main(["publish", "--out", str(out), "--to", str(dest), "--metrics", "w2"]) == 0
     assert sorted(p.name for p in dest.iterdir()) == [
-        "convergence_w2.png", "final.parquet", "leaderboard.csv", "leaderboard.md"]
+        "convergence_w2.png", "final.parquet", "leaderboard.csv", "leaderboard.md",
+        "spectral_residual.png"]  # kswgd records diag.residual
     final = pd.read_parquet(dest / "final.parquet")
     assert len(final) == 4 and set(final["status"]) == {"ok"}
     assert {"git_commit", "method.rank", "dataset.d", "n_particles"} <= set(final.columns)

@@ -77,7 +77,9 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
 def check_out(out: Path, create: bool = False) -> Path:
     """Check that a results folder can be written, before anything is computed: it must not
     be a file, and its nearest existing ancestor must be a writable folder. With ``create``
-    the folder is made and a probe file written and removed. ConfigError (one line) if not."""
+    the folder is made and a probe file written and removed; a folder made here gets a
+    ``.gitignore`` of ``*``, so run outputs never show up in git. ConfigError (one line) if
+    not."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder")
@@ -89,7 +91,10 @@ def check_out(out: Path, create: bool = False) -> Path:
                           f"{parent} is {'a file' if not parent.is_dir() else 'not writable'}")
     if create:
         try:
+            new = not out.exists()
             out.mkdir(parents=True, exist_ok=True)
+            if new:  # a new results folder keeps out of git (as pytest's cache does)
+                (out / ".gitignore").write_text("# written by kswgd run\n*\n")
             probe = out / f".write-probe-{os.getpid()}.tmp"
             probe.write_text("")
             probe.unlink()

@@ -1,14 +1,16 @@
-"""Progress of a sweep: runs finished of the total, failures, elapsed time and time left.
+"""Progress of a sweep: runs finished of the total, failures, skipped runs (a method that cannot
+run on a dataset), elapsed time and time left.
 
 On a terminal a live bar (tqdm); otherwise (CI, a log file, a pipe) one plain line per finished
 or skipped run, so a log reads as a record of the sweep.
 
-The time left is estimated from the durations of the runs that actually ran (skipped runs cost
-nothing and are left out of the average):
+The time left is estimated from the durations of the runs that actually ran (runs finished
+before, skipped runs and failures stored without running cost nothing and are left out of the
+average):
 
-    left = mean(durations of finished runs) × (total − done) / workers
+    left = mean(durations of runs that ran) × (total − done) / workers
 
-where ``done`` counts finished and skipped runs and ``workers`` is the number of runs that
+where ``done`` counts every run accounted for and ``workers`` is the number of runs that
 execute at the same time. No estimate is given before the first run has finished.
 """
 
@@ -34,8 +36,9 @@ class Progress:
     """Report a sweep's progress on ``stream``.
 
     ``started(desc)`` when a run begins, ``finished(desc, status, seconds)`` when it ends
-    (``status`` "ok" or anything else, counted as a failure), ``skipped(desc)`` for a run that
-    was finished before; ``close()`` at the end (or use it as a context manager).
+    (``status`` "ok", "skipped" — it cannot run, counted apart — or anything else, counted
+    as a failure; ``seconds`` 0 for a result stored without running), ``skipped(desc)`` for
+    a run that was finished before; ``close()`` at the end (or use it as a context manager).
     ``clock`` (monotonic seconds) is injectable for tests; ``live`` defaults to whether
     ``stream`` is a terminal.
     """
@@ -46,7 +49,7 @@ class Progress:
             raise ValueError(f"need total >= 0 and workers >= 1, got {total}, {workers}")
         self.total, self.workers, self.clock = int(total), int(workers), clock
         self.stream = sys.stderr if stream is None else stream
-        self.done = self.failed = self.skipped_count = 0
+        self.done = self.failed = self.skipped_count = self.done_before = 0
         self.durations: list[float] = []
         self.t0 = clock()
         if live is None:
@@ -77,7 +80,8 @@ class Progress:
         return sum(self.durations) / len(self.durations) * remaining / self.workers
 
     def _status(self) -> str:
-        return (f"{self.failed} failed · elapsed {format_seconds(self.elapsed())} · "
+        skipped = f" · {self.skipped_count} skipped" if self.skipped_count else ""
+        return (f"{self.failed} failed{skipped} · elapsed {format_seconds(self.elapsed())} · "
                 f"left {format_seconds(self.eta())}")
 
     # --- events ---------------------------------------------------------------------------
@@ -89,15 +93,20 @@ class Progress:
     def finished(self, desc: str, status: str, seconds: float) -> None:
         """A run has ended with ``status`` after ``seconds`` of wall-clock."""
         self.done += 1
-        self.durations.append(float(seconds))
+        if status == "skipped":
+            self.skipped_count += 1
+            self._emit(f"{desc}: skipped")
+            return
+        if seconds > 0:
+            self.durations.append(float(seconds))
         if status != "ok":
             self.failed += 1
         self._emit(f"{desc}: {status} in {seconds:.1f} s", alert=status != "ok")
 
     def skipped(self, desc: str) -> None:
-        """A run was finished before (nothing to compute)."""
+        """A run was finished before (nothing to compute; not counted as skipped)."""
         self.done += 1
-        self.skipped_count += 1
+        self.done_before += 1
         self._emit(f"{desc}: done before")
 
     def grow(self, n: int = 1) -> None:

@@ -1,7 +1,8 @@
 """Publish a results folder into ``results/NAME``: the Markdown and CSV leaderboards, the summary
 across datasets, a small Parquet table of every run's final row (the run spec as flat columns,
-metrics, health, git commit), and convergence figures. Everything written is small enough to
-commit; the per-checkpoint rows and particles stay in the (git-ignored) results folder.
+metrics, health, git commit), and the figures (:func:`figures`). Everything written is small
+enough to commit; the per-checkpoint rows and particles stay in the (git-ignored) results
+folder, and no ``.gitignore`` is written here: published output is committed.
 
 Inputs are checked before anything is written: the results folder must hold finished runs,
 the destination must not be a file, and every requested metric must have been recorded.
@@ -9,6 +10,8 @@ the destination must not be a file, and every requested metric must have been re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -17,11 +20,20 @@ from kswgd.engine import store
 from kswgd.params import ConfigError, choice_error
 from kswgd.reports.leaderboard import (
     across_groups_markdown,
+    comparable_groups,
     leaderboard,
     leaderboard_markdown,
     recorded_metrics,
+    summary,
 )
-from kswgd.reports.plots import save_convergence_plot
+from kswgd.reports.plots import (
+    MAX_PANEL_ROWS,
+    convergence_figure,
+    index_figure,
+    index_points,
+    results_rows,
+    save_figure,
+)
 
 
 def _cells_as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -39,8 +51,8 @@ def _cells_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 def publish(out: Path, dest: Path, metrics: list[str] | None = None,
             note: str | None = None) -> list[Path]:
     """Write leaderboard.md (headed by ``note`` if given), leaderboard.csv, summary.md (the
-    summary across datasets, when there are several), final.parquet and
-    convergence_<metric>.png into ``dest``."""
+    summary across datasets, when there are several), final.parquet and the :func:`figures`
+    into ``dest``."""
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"--to {dest} is a file, not a folder")
@@ -74,6 +86,51 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
     store.write_parquet(dest / "final.parquet", _cells_as_text(final))
     written.append(dest / "final.parquet")
     plottable = [m for m in recorded if ok[m].notna().any()] if len(ok) else []
-    for metric in metrics or plottable:
-        written.append(save_convergence_plot(out, dest / f"convergence_{metric}.png", metric))
+    for name, make in figures(out, metrics or plottable):
+        written += save_figure(make(), [dest / name])
     return written
+
+
+#: The diagnostic figures publish writes when finished rows carry the column: file → column.
+DIAGNOSTIC_FIGURES = {"spectral_residual.png": "diag.residual"}
+
+
+def figures(out: Path, metrics: list[str]) -> list[tuple[str, Callable[[], object]]]:
+    """The figures of a published folder, as (file name, figure maker):
+
+    - ``convergence_<metric>.png`` per metric (:func:`kswgd.reports.plots.convergence_figure`;
+      small multiples against iteration beyond ``MAX_PANEL_ROWS`` groups, then also
+      ``convergence_<metric>_seconds.png`` against sampler seconds);
+    - ``index_<metric>.png`` per metric that at least two groups have a finished run and a
+      noise floor of (:func:`kswgd.reports.plots.index_figure`);
+    - every :data:`DIAGNOSTIC_FIGURES` file whose column has values in finished rows (e.g.
+      ``spectral_residual.png``: the spectral residual S_n of the spectral samplers)."""
+    return figure_list(store.load_rows(out), store.load_floors(out), metrics)
+
+
+def figure_list(rows: pd.DataFrame, floors: pd.DataFrame, metrics: list[str]
+                ) -> list[tuple[str, Callable[[], object]]]:
+    """:func:`figures` of checkpoint rows (``store.load_rows``; final rows alone do too) and
+    a floors table."""
+    rows = results_rows(rows)
+    groups = comparable_groups(rows)
+    out_list: list[tuple[str, Callable[[], object]]] = []
+    for metric in metrics:
+        out_list.append((f"convergence_{metric}.png",
+                         partial(convergence_figure, groups, metric, floors)))
+        if len(groups) > MAX_PANEL_ROWS:
+            out_list.append((f"convergence_{metric}_seconds.png",
+                             partial(convergence_figure, groups, metric, floors, x="seconds")))
+    if len(groups) > 1:
+        final = rows.sort_values(["run_id", "iteration"], kind="stable").groupby(
+            "run_id", sort=False).tail(1)
+        table = summary(final, floors)
+        suites = ", ".join(sorted({str(s) for s in rows["suite"].dropna()}))
+        for metric in metrics:
+            if index_points(table, metric)["group"].nunique() > 1:
+                out_list.append((f"index_{metric}.png",
+                                 partial(index_figure, table, metric, suites)))
+    for name, column in DIAGNOSTIC_FIGURES.items():
+        if column in rows and rows[column].notna().any():
+            out_list.append((name, partial(convergence_figure, groups, column, floors)))
+    return out_list

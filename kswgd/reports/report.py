@@ -5,9 +5,9 @@ Per comparable group (same dataset, dataset parameters and budget;
 leaderboard module's Markdown), convergence figures of every metric against iteration and
 against sampler seconds with the floors, a scatter of the final particles over the reference
 (2-D and 3-D datasets), decoded image grids (datasets with ``decode_images``, e.g. ``digits``),
-ablation heatmaps for every pair of method parameters that vary within the group (final value
-of the group's first metric and sampler seconds), and the provenance of every run in a
-collapsible section.
+ablation heatmaps for every pair of method parameters that the group's runs cross
+(:func:`is_ablation`: final value of the group's first metric and sampler seconds), and the
+provenance of every run in a collapsible section.
 
 Figures are embedded as base64 PNG; the page has its CSS inline and no script, font or link to
 anything outside itself, so it opens from a file with no server and no network.
@@ -202,10 +202,25 @@ def _cell_text(v) -> str:
 
 
 def varying_parameters(final: pd.DataFrame) -> list[str]:
-    """``method.<param>`` columns that take more than one value among one method's runs."""
+    """``method.<param>`` columns that take more than one value among one method's runs; the
+    step is left out unless every run's step is fixed by the suite (a step chosen by the
+    step-size rule is an outcome, not an axis of the design)."""
     cols = [c for c in final.columns if c.startswith("method.")]
+    if "step_rule" in final and not (final["step_rule"] == "fixed").all():
+        cols = [c for c in cols if c != "method.step"]
     return [c for c in cols if final[c].notna().any()
             and final[c].map(_cell_text).nunique() > 1]
+
+
+def is_ablation(table: pd.DataFrame) -> bool:
+    """Whether a heatmap table (:func:`ablation_tables`) crosses its two parameters: two of
+    its rows and two of its columns whose four cells all hold a configuration, i.e. each of
+    the two parameters takes ≥ 2 values at two common values of the other. A table of
+    configurations that differ in both parameters at once (a diagonal), or in one only (a
+    single row or column), is not an ablation and gets no heatmap."""
+    filled = np.isfinite(table.to_numpy(dtype=float))
+    shared = filled.astype(int) @ filled.T.astype(int)   # [i, j]: columns rows i, j both fill
+    return bool((np.triu(shared, k=1) >= 2).any())
 
 
 def ablation_tables(final: pd.DataFrame, a: str, b: str, metric: str
@@ -253,7 +268,7 @@ def _heatmaps(rows: pd.DataFrame, metrics: Sequence[str], title: str) -> str:
                  if final[a].notna().any() and final[b].notna().any()][:MAX_HEATMAPS]
         for a, b in pairs:
             value, secs, marks = ablation_tables(final, a, b, metric)
-            if value.shape[0] < 2 and value.shape[1] < 2:
+            if not is_ablation(value):
                 continue
             fig = plots.heatmap_figure(
                 [(value, f"final {metric} (mean over repetitions)"),

@@ -121,3 +121,57 @@ def describe_suites() -> list[dict]:
         row["estimated_minutes"] = suite.estimated_minutes
         rows.append(row)
     return rows
+
+
+def load_factor(load: float | None = None, cores: int | None = None
+                ) -> tuple[float, float, int]:
+    """(factor, load, cores): how much slower than on an idle machine a suite should run now.
+    ``load`` is the 1-minute load average (default: ``os.getloadavg``), ``cores`` the cores
+    this process may use (default: its CPU affinity). factor = load / cores when the load is
+    above the core count (the runnable processes share the cores), else 1."""
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    return (load / cores if load > cores else 1.0), float(load), int(cores)
+
+
+def format_minutes(m: float) -> str:
+    """``40 s`` under 2 minutes, ``12 min`` under 2 hours, ``2.5 h`` beyond."""
+    return f"{m * 60:.0f} s" if m < 2 else f"{m:.0f} min" if m < 120 else f"{m / 60:.1f} h"
+
+
+def suites_listing(rows: list[dict], load: float | None = None, cores: int | None = None
+                   ) -> str:
+    """The text of ``kswgd suites`` for :func:`describe_suites` rows: one line per suite
+    (name, runs, the idle-machine estimate, and — when the load average is above the core
+    count, :func:`load_factor` — the estimate scaled to the current load), columns as wide as
+    their longest entry, then what the columns mean."""
+    factor, load, cores = load_factor(load, cores)
+    head = ["suite", "runs", "est. idle"] + (["est. now"] if factor > 1 else [])
+    table = []
+    for r in rows:
+        m = r["estimated_minutes"]
+        cells = [r["name"], "-" if r["runs"] is None else str(r["runs"]),
+                 "?" if m is None else format_minutes(m)]
+        if factor > 1:
+            cells.append("?" if m is None else format_minutes(m * factor))
+        table.append((cells, r["description"]))
+    widths = [max(len(c) for c in col) for col in zip(head, *(c for c, _ in table), strict=True)]
+
+    def line(cells: list[str], text: str) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return " ".join([first, *rest]) + "  " + text
+
+    out = [line(head, "description")] + [line(c, d) for c, d in table]
+    out.append("est. idle: the suite file's estimated_minutes, wall clock measured with --jobs 2 "
+               "on an idle 2-core machine; runs: datasets × methods × repetitions, step-size "
+               "pilots not counted")
+    if factor > 1:
+        out.append(f"est. now: est. idle × {factor:.1f}, the current load average {load:.1f} "
+                   f"over this machine's {cores} cores")
+    else:
+        out.append(f"load average {load:.1f} on {cores} cores: no slower than idle")
+    return "\n".join(out)
