@@ -280,7 +280,8 @@ def clean_partial(out: Path) -> int:
 
 def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = None,
               datasets: list[str] | None = None, methods: list[str] | None = None,
-              executor=None, progress: Callable[[int], object] | None = None) -> list[str]:
+              executor=None, progress: Callable[[int], object] | None = None,
+              labels: dict[str, str] | None = None) -> list[str]:
     """Run every planned run of the suite not already finished in ``out``.
 
     ``executor`` (:mod:`kswgd.engine.executors`; default: serial in this process, one thread per
@@ -288,19 +289,27 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
     display (``started/finished/skipped/grow/close``, e.g.
     :class:`kswgd.reports.progress.Progress`);
     without it each run is one ``log`` line. Returns the run ids of the suite's repetitions
-    (finished before or now; pilots excluded). Bad names and an unwritable ``out`` raise
-    ConfigError before anything runs; Ctrl-C stops the workers and raises
+    (finished before or now; pilots excluded); ``labels``, if given, is filled with run_id →
+    this suite's label of each (a run stored by another suite may carry another). Bad names
+    and an unwritable ``out`` raise ConfigError before anything runs; Ctrl-C stops the
+    workers and raises
     :class:`SweepInterrupted` with the count of finished runs.
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     plan = plan_suite(suite, datasets, methods)
     out = store.check_out(out, create=True)
     clean_partial(out)
+    for message in store.set_aside_damaged(out):  # damaged runs and floors: computed again
+        log(message)
     driver = Driver(out, plan, log, executor)
     if progress is not None:
         driver.progress = progress(plan.n_planned)
     try:
-        return driver.run()
+        ids = driver.run()
+        if labels is not None:
+            labels.update({rid: plan.methods[i].base.label
+                           for i, rids in driver.ids.items() for rid in rids})
+        return ids
     except KeyboardInterrupt:
         driver.executor.close(wait=False)
         raise SweepInterrupted(_count_finished(out, plan, driver.finished),

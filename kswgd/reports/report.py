@@ -415,7 +415,8 @@ def folder_sources(out: Path) -> Sources:
     def board(header: Mapping, rows: pd.DataFrame) -> str:
         return leaderboard.leaderboard_markdown(out, sorted(set(rows["run_id"])))
 
-    return Sources(rows=store.load_rows(out), floors=store.load_floors(out),
+    rows, _ = leaderboard.board_rows(out)  # current, intact runs; one label per configuration
+    return Sources(rows=rows, floors=store.load_floors(out),
                    manifests=manifests, leaderboard=board,
                    particles=lambda rid: store.load_particles(out, rid),
                    dataset=lambda rid: session(rid).dataset,
