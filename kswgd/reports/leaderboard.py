@@ -435,9 +435,9 @@ def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None,
             lines.append("| " + " | ".join(cells) + " |")
         group_rows = rows[rows["run_id"].isin(group["run_id"])]
         lines += _legend(group_rows, sub, metrics)
-        notes = _notes(group)
-        if notes:
-            lines += ["", *notes]
+        failures = _notes(group)
+        if failures:
+            lines += ["", *failures]
         parts.append("\n".join(lines) + "\n")
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes) + "\n")
