@@ -279,3 +279,22 @@ def test_an_interrupted_sweep_shows_its_runs_and_says_the_floors_are_missing(tmp
     shown = cli("leaderboard", "--out", out).stdout
     assert "| ula |" in shown and "noise floor" not in shown.split("Legend")[0]
     assert "2 runs stored; floors missing for gaussian (n_particles=40" in shown
+
+
+def test_row_labels_name_what_differs_and_leave_unique_labels_alone():
+    from kswgd.reports.leaderboard import row_labels
+
+    base = {"dataset": "g", "n_particles": 10, "n_steps": 5, "n_train": 20,
+            "n_reference": 30, "pilot": False, "code": "c" * 16}
+    rows = pd.DataFrame([
+        {**base, "run_id": "1", "method": "ula", "label": "ula", "method.step": 0.1},
+        {**base, "run_id": "2", "method": "ula", "label": "ula", "method.step": 0.5},
+        {**base, "run_id": "3", "method": "svgd", "label": "svgd", "method.bandwidth": 1.0},
+        {**base, "run_id": "4", "method": "ula", "label": "ula", "method.step": 0.5,
+         "code": "d" * 16},
+        {**base, "run_id": "5", "method": "ula", "label": "ula", "method.step": 0.1,
+         "n_particles": 11},  # another group: its label is alone there
+    ])
+    assert row_labels(rows)["label"].tolist() == [
+        "ula (step=0.1, code=cccccccc)",
+        "ula (step=0.5, code=cccccccc)", "svgd", "ula (step=0.5, code=dddddddd)", "ula"]

@@ -83,13 +83,15 @@ def row_labels(rows: pd.DataFrame) -> pd.DataFrame:
     gcols = [c for c in group_columns(rows) if c in rows]
     ccols = config_columns(rows)
     for _, group in rows[runs].groupby(gcols, sort=False, dropna=False):
-        configs = group.groupby(ccols, sort=False, dropna=False)
-        names = {key: " / ".join(dict.fromkeys(g["label"].astype(str)))
-                 for key, g in configs}
+        configs = [(key if isinstance(key, tuple) else (key,), g.index) for key, g in
+                   group.groupby(ccols, sort=False, dropna=False)]
+        names = {key: " / ".join(dict.fromkeys(rows.loc[idx, "label"].astype(str)))
+                 for key, idx in configs}
+        index = dict(configs)
         for name in set(names.values()):
             keys = [k for k, v in names.items() if v == name]
             for key in keys:
-                idx = configs.get_group(key).index
+                idx = index[key]
                 if len(keys) == 1:
                     rows.loc[idx, "label"] = name
                     continue
