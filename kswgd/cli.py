@@ -144,6 +144,7 @@ def _cmd_run(args) -> int:
     from kswgd.reports.leaderboard import leaderboard_markdown
 
     log = (lambda s: None) if args.quiet else _log_beside_bar()
+    labels: dict[str, str] = {}
     try:
         with (folder_lock(args.out),  # another sweep on --out: refused before any work
               make_executor(args.jobs, args.scheduler, args.threads_per_run) as executor):
@@ -154,14 +155,14 @@ def _cmd_run(args) -> int:
             ids = run_suite(suite, args.out, log=log, datasets=args.dataset,
                             methods=args.method, executor=executor,
                             progress=_progress(args.quiet, executor.slots),
-                            time_limit=args.time_limit)
+                            time_limit=args.time_limit, labels=labels)
     except SweepInterrupted as stop:
         print(stop, file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("interrupted before the first run; nothing was computed", file=sys.stderr)
         return 130
-    print(leaderboard_markdown(args.out, ids))
+    print(leaderboard_markdown(args.out, ids, labels))
     return 0
 
 
@@ -402,6 +403,8 @@ def _add_publish(sub):
     p.add_argument("--to", required=True, help="destination folder, e.g. results/smoke")
     p.add_argument("--metrics", help="comma-separated metrics to plot (default: all recorded)")
     p.add_argument("--note", help="a sentence to put under the leaderboard's header")
+    p.add_argument("--replace", action="store_true",
+                   help="replace a non-empty destination entirely (refused without it)")
     p.set_defaults(func=_cmd_publish)
 
 
@@ -410,7 +413,7 @@ def _cmd_publish(args) -> int:
 
     metrics = args.metrics.split(",") if args.metrics else None
     try:
-        for path in publish(args.out, args.to, metrics, args.note):
+        for path in publish(args.out, args.to, metrics, args.note, replace=args.replace):
             print(path)
     except ValueError as err:
         raise ConfigError(str(err)) from err

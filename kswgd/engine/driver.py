@@ -396,7 +396,8 @@ def stop_signals() -> Iterator[None]:
 def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = None,
               datasets: list[str] | None = None, methods: list[str] | None = None,
               executor=None, progress: Callable[[int], object] | None = None,
-              time_limit: float | None = None) -> list[str]:
+              time_limit: float | None = None,
+              labels: dict[str, str] | None = None) -> list[str]:
     """Run every planned run of the suite not already finished in ``out``.
 
     ``executor`` (:mod:`kswgd.engine.executors`; default: serial in this process, one thread per
@@ -404,11 +405,12 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
     display (``started/finished/skipped/grow/close``, e.g.
     :class:`kswgd.reports.progress.Progress`);
     without it each run is one ``log`` line. Returns the run ids of the suite's repetitions
-    (finished before or now; pilots excluded). ``time_limit`` (seconds per run; default the
-    suite's ``time_limit``) is not part of any run's identity. Bad names, an unwritable ``out``
-    and a folder another sweep holds (:func:`folder_lock`) raise ConfigError before anything
-    runs; Ctrl-C or SIGTERM stops the workers and raises :class:`SweepInterrupted` with the
-    count of finished runs.
+    (finished before or now; pilots excluded); ``labels``, if given, is filled with run_id →
+    this suite's label of each (a run stored by another suite may carry another).
+    ``time_limit`` (seconds per run; default the suite's ``time_limit``) is not part of any
+    run's identity. Bad names, an unwritable ``out`` and a folder another sweep holds
+    (:func:`folder_lock`) raise ConfigError before anything runs; Ctrl-C or SIGTERM stops the
+    workers and raises :class:`SweepInterrupted` with the count of finished runs.
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     plan = plan_suite(suite, datasets, methods)
@@ -416,11 +418,17 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
     limit = suite.time_limit if time_limit is None else float(time_limit)
     with folder_lock(out), stop_signals():
         clean_partial(out)
+        for message in store.set_aside_damaged(out):  # damaged runs and floors: computed again
+            log(message)
         driver = Driver(out, plan, log, executor, time_limit=limit)
         if progress is not None:
             driver.progress = progress(plan.n_planned)
         try:
-            return driver.run()
+            ids = driver.run()
+            if labels is not None:
+                labels.update({rid: plan.methods[i].base.label
+                               for i, rids in driver.ids.items() for rid in rids})
+            return ids
         except KeyboardInterrupt:
             driver.executor.close(wait=False)
             raise SweepInterrupted(_count_finished(out, plan, driver.finished),

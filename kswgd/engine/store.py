@@ -10,9 +10,12 @@ manifest (the format is described in docs/results.md).
     OUT/steps/*.json                   step-size rule records
 
 Every write goes to a temporary file in the same folder and is then renamed (atomic on POSIX),
-so a crash never leaves a half-written result: a run counts as finished exactly when its
-manifest exists. ``run_id`` is the hash of the run spec and the code fingerprint
-(kswgd.engine.spec), which makes a sweep resumable and never reuses results of other code.
+so a crash never leaves a half-written result. The manifest lists the SHA-256 of every other
+file of the run and is written last: a run is finished exactly when its manifest exists and
+every file matches it (:func:`run_damage`). Readers skip a damaged run or floor file with one
+line on stderr; the next ``kswgd run`` moves it to ``OUT/damaged/`` and computes it again.
+``run_id`` is the hash of the run spec and the code fingerprint (kswgd.engine.spec), which makes
+a sweep resumable and never reuses results of other code.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -115,8 +120,96 @@ def floor_path(out: Path, spec: RunSpec) -> Path:
 
 
 def is_finished(out: Path, run_id: str) -> bool:
-    """A run is finished (ok, failed or skipped) exactly when its manifest exists."""
-    return (run_dir(out, run_id) / "manifest.json").exists()
+    """A run is finished (ok, failed or skipped) exactly when its manifest exists and every
+    file it lists is intact (:func:`run_damage`): a damaged run is computed again."""
+    return (run_dir(out, run_id) / "manifest.json").exists() and run_damage(out, run_id) is None
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, 64 hex digits."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_damage(out: Path, run_id: str) -> str | None:
+    """Why the stored run ``run_id`` cannot be trusted, or None when it is intact: the manifest
+    must be readable JSON, describe this run (its spec's id is the folder's name) and list a
+    SHA-256 for rows.parquet; every listed file must exist and match its checksum."""
+    folder = run_dir(out, run_id)
+    try:
+        man = read_json(folder / "manifest.json")
+    except (OSError, ValueError) as err:
+        return f"unreadable manifest.json ({type(err).__name__})"
+    files = man.get("files") if isinstance(man, dict) else None
+    if not isinstance(files, dict) or "rows.parquet" not in files:
+        return "manifest.json lists no checksums"
+    try:
+        spec_id = RunSpec.from_dict(man["spec"]).run_id
+    except (KeyError, TypeError, ValueError):
+        return "manifest.json holds no readable spec"
+    if spec_id != run_id:
+        return f"manifest.json is run {spec_id}'s"
+    for name, digest in sorted(files.items()):
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if file_sha256(path) != digest:
+            return f"{name} does not match its checksum"
+    return None
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def warn_damaged(path: Path, reason: str) -> None:
+    """Name a damaged stored file or run in one line on stderr (once per process)."""
+    key = (str(path), reason)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        print(f"kswgd: skipping damaged {path}: {reason}", file=sys.stderr, flush=True)
+
+
+def floor_damage(path: Path) -> str | None:
+    """Why a floor file cannot be trusted, or None: readable JSON with ``metrics`` and
+    ``status``; an ok record has noise and data values, a (mean, std) pair per metric."""
+    try:
+        rec = read_json(path)
+    except (OSError, ValueError) as err:
+        return f"unreadable ({type(err).__name__})"
+    if not isinstance(rec, dict) or not isinstance(rec.get("metrics"), list) or \
+            rec.get("status") not in ("ok", "failed"):
+        return "not a floor record"
+    if rec["status"] == "ok":
+        for kind in ("noise", "data"):
+            values = rec.get(kind)
+            if not isinstance(values, dict) or not all(
+                    isinstance(v, list) and len(v) == 2 for v in values.values()):
+                return f"no {kind} floor values"
+    return None
+
+
+def set_aside_damaged(out: Path) -> list[str]:
+    """Move every damaged run folder and floor file of ``out`` to ``OUT/damaged/`` (kept for
+    inspection, never read), so that the next sweep computes them again; one message each."""
+    out, moved = Path(out), []
+    aside = out / "damaged"
+    damaged = [(run_dir(out, p.name), run_damage(out, p.name))
+               for p in sorted((out / "runs").glob("*")) if (p / "manifest.json").exists()]
+    damaged += [(p, floor_damage(p)) for p in sorted((out / "floors").glob("*.json"))]
+    for path, reason in damaged:
+        if reason is None:
+            continue
+        aside.mkdir(exist_ok=True)
+        k = 0
+        while (target := aside / f"{path.parent.name}-{path.name}.{k}").exists():
+            k += 1
+        shutil.move(str(path), str(target))
+        moved.append(f"damaged {path.relative_to(out)} ({reason}): moved to "
+                     f"{target.relative_to(out)}, computing it again")
+    return moved
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:
@@ -129,13 +222,16 @@ def write_npy(path: Path, array: np.ndarray) -> None:
 
 def save_result(out: Path, run_id: str, rows: pd.DataFrame, particles: dict[str, np.ndarray],
                 manifest: dict) -> Path:
-    """Store a run: rows, then particles (``<stem>.npy``), then the manifest, which marks
-    completion."""
+    """Store a run: rows, then particles (``<stem>.npy``), then the manifest with the SHA-256
+    of each of those files (``files``), which marks completion."""
     folder = run_dir(out, run_id)
+    names = ["rows.parquet"]
     write_parquet(folder / "rows.parquet", rows)
     for stem, array in particles.items():
         write_npy(folder / f"{stem}.npy", array)
-    write_json(folder / "manifest.json", manifest)
+        names.append(f"{stem}.npy")
+    files = {name: file_sha256(folder / name) for name in names}
+    write_json(folder / "manifest.json", {**manifest, "files": files})
     return folder
 
 
@@ -168,9 +264,19 @@ def _require(out: Path) -> Path:
 
 
 def finished_ids(out: Path) -> list[str]:
-    """Ids of the finished runs in a results folder, sorted."""
+    """Ids of the finished, intact runs in a results folder, sorted; each damaged run is named
+    on stderr (:func:`warn_damaged`) and left out."""
     root = _require(out) / "runs"
-    return sorted(p.name for p in root.glob("*") if (p / "manifest.json").exists())
+    ids = []
+    for p in sorted(root.glob("*")):
+        if not (p / "manifest.json").exists():
+            continue
+        reason = run_damage(out, p.name)
+        if reason is None:
+            ids.append(p.name)
+        else:
+            warn_damaged(p, reason)
+    return ids
 
 
 def load_rows(out: Path) -> pd.DataFrame:
@@ -180,8 +286,19 @@ def load_rows(out: Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    paths = [run_dir(out, rid) / "rows.parquet" for rid in finished_ids(out)]
-    tables = [t for t in (pq.read_table(p) for p in paths) if t.num_rows]
+    tables = []
+    for rid in finished_ids(out):
+        path = run_dir(out, rid) / "rows.parquet"
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as err:
+            warn_damaged(path.parent, f"unreadable rows.parquet ({type(err).__name__})")
+            continue
+        ids = set(table.column("run_id").to_pylist()) if "run_id" in table.column_names else {}
+        if ids != {rid}:
+            warn_damaged(path.parent, "rows.parquet holds another run's rows")
+        elif table.num_rows:
+            tables.append(table)
     if not tables:
         return pd.DataFrame()
     try:  # one conversion to pandas instead of one per run (a 1 000-run sweep: 2x faster)
@@ -205,9 +322,14 @@ def load_floors(out: Path) -> pd.DataFrame:
     ``dataset, dataset.<param>..., n_particles, n_reference, n_train, floor_seeds, metric,
     value, std, kind, status, reason``; kind "noise" (fresh exact draws of π of the particles'
     size) or "data" (the training points, subsampled to the particle count). A failed floor
-    gives one row per metric with NaN value and its reason."""
+    gives one row per metric with NaN value and its reason. A damaged floor file is named on
+    stderr and left out."""
     recs = []
     for path in sorted((_require(out) / "floors").glob("*.json")):
+        reason = floor_damage(path)
+        if reason is not None:
+            warn_damaged(path, reason)
+            continue
         rec = read_json(path)
         head = {k: v for k, v in rec.items() if k not in ("noise", "data", "metrics", "code")}
         for kind in ("noise", "data"):

@@ -5,15 +5,24 @@ same parameters and the same budget (particles, steps, training points, referenc
 Runs that differ in any of these are never averaged together; each group gets its own table,
 whose header says what it shares and what differs from the other tables of that dataset.
 
-Each table has one row per method label: the information the method uses, its step (and how
-it was chosen), each metric's final value as mean ± the 95 % Student-t half-width over the
-repetitions, fit and sampling seconds (medians), runs ok / runs, and run-health flags; then the
-data floor and the noise floor rows; then a legend.
+Each table has one row per configuration (:func:`config_columns`: the method, every method
+parameter and the code fingerprint; the floors' seeds are part of the table's group), never per
+label alone: when one label names several configurations, each row's label says what differs,
+e.g. ``ula (step=0.1)`` and ``ula (step=0.5)``. A row shows the information the method uses, its
+step (and how it was chosen), each metric's final value as mean ± the 95 % Student-t half-width
+over the repetitions, fit and sampling seconds (medians), runs ok / runs, and run-health flags;
+then the data floor and the noise floor rows; then a legend.
+
+Only runs of the current code are shown (:func:`board_rows`): a run whose code fingerprint is not
+what the current code gives for its dataset and method is stale, left out and counted in a line
+under the tables. A published folder (``results/NAME``: no runs, a final.parquet) is shown as
+published, with a line saying which code produced it and whether that is the current code.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +39,123 @@ BUDGET_NAMES = {"n_particles": "N particles", "n_steps": "T steps",
 
 
 def group_columns(df: pd.DataFrame) -> list[str]:
-    """The columns that define a comparable group: dataset, its parameters, the budget."""
+    """The columns that define a comparable group: dataset, its parameters, the budget, and the
+    floors' seed count when known (each group is compared with one floor record)."""
     params = sorted(c for c in df.columns if c.startswith("dataset."))
-    return ["dataset", *params, *BUDGET_COLUMNS]
+    return ["dataset", *params, *BUDGET_COLUMNS, *(["floor_seeds"] if "floor_seeds" in df
+                                                    else [])]
+
+
+def config_columns(df: pd.DataFrame) -> list[str]:
+    """The columns that make one table row within a group: the method, each of its parameters
+    and the code fingerprint. A label is only a name."""
+    params = sorted(c for c in df.columns if c.startswith("method."))
+    return [c for c in ("method", *params, "code") if c in df.columns]
+
+
+def _short(col: str, value) -> str:
+    name = col.split(".", 1)[1] if col.startswith("method.") else col
+    value = _clean(value)
+    return f"{name}={str(value)[:8] if col == 'code' else value}"
+
+
+def row_labels(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows relabelled so that within each comparable group one label is one configuration
+    (:func:`config_columns`): the labels a configuration was stored under, joined by " / ";
+    when several configurations share a label, each gets ``label (what differs)``, e.g.
+    ``ula (step=0.1)``. Pilot rows keep their label."""
+    if rows.empty:
+        return rows
+    rows = rows.copy()
+    runs = ~rows["pilot"].astype(bool) if "pilot" in rows else pd.Series(True, rows.index)
+    gcols = [c for c in group_columns(rows) if c in rows]
+    ccols = config_columns(rows)
+    for _, group in rows[runs].groupby(gcols, sort=False, dropna=False):
+        configs = [(key if isinstance(key, tuple) else (key,), g.index) for key, g in
+                   group.groupby(ccols, sort=False, dropna=False)]
+        names = {key: " / ".join(dict.fromkeys(rows.loc[idx, "label"].astype(str)))
+                 for key, idx in configs}
+        index = dict(configs)
+        for name in set(names.values()):
+            keys = [k for k, v in names.items() if v == name]
+            for key in keys:
+                idx = index[key]
+                if len(keys) == 1:
+                    rows.loc[idx, "label"] = name
+                    continue
+                table = pd.DataFrame([dict(zip(ccols, k, strict=True)) for k in keys],
+                                     dtype=object)
+                differs = [c for c in ccols if table[c].astype(str).nunique() > 1]
+                mine = dict(zip(ccols, key, strict=True))
+                rows.loc[idx, "label"] = (f"{name} (" + ", ".join(
+                    _short(c, mine[c]) for c in differs) + ")")
+    return rows
+
+
+def current_code(dataset: str, method: str) -> str | None:
+    """The code fingerprint the current code gives a run of ``method`` on ``dataset``; None
+    when either plug-in is no longer registered."""
+    from kswgd.engine.spec import code_fingerprint
+
+    try:
+        return code_fingerprint(dataset, method)
+    except KeyError:
+        return None
+
+
+def stale_mask(rows: pd.DataFrame) -> pd.Series:
+    """True for the rows of runs whose code fingerprint is not the current code's."""
+    pairs = rows[["dataset", "method"]].drop_duplicates().itertuples(index=False)
+    now = {(d, m): current_code(d, m) for d, m in pairs}
+    return pd.Series([c != now[(d, m)] for d, m, c in
+                      zip(rows["dataset"], rows["method"], rows["code"], strict=True)],
+                     index=rows.index, dtype=bool)
+
+
+def _stale_note(stale: pd.DataFrame) -> str:
+    runs = stale[~stale["pilot"].astype(bool)] if "pilot" in stale else stale
+    labels = sorted({f"{d}/{lab}" for d, lab in zip(runs["dataset"], runs["label"],
+                                                    strict=True)})
+    return (f"{runs['run_id'].nunique()} stale run(s) left out (computed by code other than "
+            f"the current one; `kswgd run` computes them again): {', '.join(labels)}")
+
+
+def board_rows(out: Path, run_ids: list[str] | None = None,
+               labels: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The checkpoint rows a leaderboard, publish, plot or report shows, and the notes to print
+    under them: the intact runs of ``out`` (or of ``run_ids``, named by ``labels``: run_id →
+    label, e.g. those of the suite just run), each with its ``floor_seeds`` (from its manifest),
+    stale runs left out (one note), labels one per configuration (:func:`row_labels`)."""
+    rows = store.load_rows(out)
+    if rows.empty:
+        return rows, []
+    if run_ids is not None:
+        rows = rows[rows["run_id"].isin(run_ids)]
+    if labels:
+        rows = rows.assign(label=rows["run_id"].map(labels).fillna(rows["label"]))
+    manifests = store.load_manifests(out)
+    rows = rows.assign(floor_seeds=rows["run_id"].map(
+        lambda rid: manifests[rid]["spec"].get("floor_seeds")))
+    stale = stale_mask(rows)
+    notes = [_stale_note(rows[stale])] if stale[~rows["pilot"].astype(bool)].any() else []
+    return row_labels(rows[~stale]), notes
+
+
+def missing_floors(final: pd.DataFrame, floors: pd.DataFrame) -> list[str]:
+    """The comparable groups of ``final`` that have no floor record yet, as short titles."""
+    missing = []
+    for header, _ in comparable_groups(final):
+        if floors.empty or group_floors(floors, header).empty:
+            budget = ", ".join(f"{k}={header[k]}" for k in (*BUDGET_COLUMNS, "floor_seeds")
+                               if k in header)
+            missing.append(f"{header['dataset']} ({budget})")
+    return missing
+
+
+def final_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The last checkpoint row of each run of ``rows``."""
+    return rows.sort_values(["run_id", "iteration"], kind="stable").groupby(
+        "run_id", sort=False).tail(1).sort_index()
 
 
 def _clean(value):
@@ -115,6 +238,7 @@ def summary(final: pd.DataFrame, floors: pd.DataFrame | None = None) -> pd.DataF
     method, method.<param>..., uses, step, <metric>, <metric>_ci95, <metric>_n, fit_seconds,
     sample_seconds, ok, runs, health."""
     final = final[~final["pilot"].astype(bool)] if "pilot" in final else final
+    final = row_labels(final)
     recs = []
     for header, group in comparable_groups(final):
         metrics = recorded_metrics(group)
@@ -124,6 +248,8 @@ def summary(final: pd.DataFrame, floors: pd.DataFrame | None = None) -> pd.DataF
             rec = {**header, "kind": "method", "label": label, "method": g["method"].iloc[0]}
             rec.update({c: _clean(g[c].iloc[0]) for c in g.columns
                         if c.startswith("method.") and g[c].notna().any()})
+            if "code" in g:
+                rec["code"] = g["code"].iloc[0]
             rec.update(uses=g["uses"].iloc[0], step=_step(g))
             for m in metrics:
                 mean, half, n = interval(ok[m]) if m in ok else (np.nan, np.nan, 0)
@@ -246,22 +372,34 @@ def _notes(final_group: pd.DataFrame) -> list[str]:
     return notes
 
 
-def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None) -> str:
-    """The leaderboard of the finished runs in ``out`` (or of ``run_ids``) as Markdown, CSV
-    or JSON (CSV/JSON: the :func:`summary` table, with the group and parameter columns)."""
-    rows = store.load_rows(out)
+def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None,
+                labels: dict[str, str] | None = None) -> str:
+    """The leaderboard of the current, intact runs in ``out`` (or of ``run_ids``, named by
+    ``labels``; see :func:`board_rows`) as Markdown, CSV or JSON (CSV/JSON: the :func:`summary`
+    table, with the group and parameter columns; their notes go to stderr). A published
+    folder is shown by :func:`published_leaderboard`."""
+    if not (Path(out) / "runs").is_dir() and (Path(out) / "final.parquet").is_file():
+        return published_leaderboard(out, fmt)
+    rows, notes = board_rows(out, run_ids, labels)
     if rows.empty:
-        return "(no finished runs)\n"
-    if run_ids is not None:
-        rows = rows[rows["run_id"].isin(run_ids)]
+        return "\n".join(["(no finished runs)", *notes]) + "\n"
+    pilots = rows["run_id"][rows["pilot"].astype(bool)].nunique()
     rows = rows[~rows["pilot"].astype(bool)]
     floors = store.load_floors(out)
-    final = rows.sort_values(["run_id", "iteration"], kind="stable").groupby(
-        "run_id", sort=False).tail(1).sort_index()
+    final = final_rows(rows)
+    missing = missing_floors(final, floors)
+    if missing:
+        notes.append(f"{final['run_id'].nunique()} runs stored; floors missing for "
+                     f"{'; '.join(missing)} (the sweep stopped before them: `kswgd run` "
+                     "computes them)")
+    if final.empty:
+        notes.append(f"{pilots} step-size pilot run(s) stored; no repetition finished yet")
     table = summary(final, floors)
-    if fmt == "csv":
-        return table.to_csv(index=False)
-    if fmt == "json":
+    if fmt in ("csv", "json"):
+        for note in notes:
+            print(f"kswgd: {note}", file=sys.stderr)
+        if fmt == "csv":
+            return table.to_csv(index=False)
         return json.dumps(json.loads(table.to_json(orient="records")), indent=1) + "\n"
     groups = comparable_groups(final)
     headers = [h for h, _ in groups]
@@ -287,11 +425,38 @@ def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None) ->
             lines.append("| " + " | ".join(cells) + " |")
         group_rows = rows[rows["run_id"].isin(group["run_id"])]
         lines += _legend(group_rows, sub, metrics)
-        notes = _notes(group)
-        if notes:
-            lines += ["", *notes]
+        failures = _notes(group)
+        if failures:
+            lines += ["", *failures]
         parts.append("\n".join(lines) + "\n")
+    if notes:
+        parts.append("\n".join(f"- {note}" for note in notes) + "\n")
     return "\n".join(parts)
+
+
+def published_leaderboard(out: Path, fmt: str = "md") -> str:
+    """The leaderboard a published folder (``kswgd publish``) holds, under a line saying which
+    code produced it and whether that is the current code (from final.parquet's ``code``)."""
+    out = Path(out)
+    final = pd.read_parquet(out / "final.parquet")
+    notes = []
+    for (dataset, method), g in final.groupby(["dataset", "method"], sort=True):
+        now = current_code(dataset, method)
+        made = ", ".join(sorted(set(g["code"].astype(str))))
+        if {made} != {now}:
+            notes.append(f"{dataset}/{method}: produced by code {made}; current code is "
+                         f"{now or 'none (plug-in not registered)'}")
+    head = ([f"published results in {out} (made by `kswgd publish`), not current: "
+             + "; ".join(notes)] if notes else
+            [f"published results in {out}, produced by the current code"])
+    name = "leaderboard.csv" if fmt in ("csv", "json") else "leaderboard.md"
+    if fmt != "md":
+        print(f"kswgd: {head[0]}", file=sys.stderr)
+        text = (out / name).read_text()
+        if fmt == "json":
+            text = pd.read_csv(out / name).to_json(orient="records", indent=1) + "\n"
+        return text
+    return head[0] + "\n\n" + (out / name).read_text()
 
 
 def _floor_cell(r: pd.Series, m: str) -> str:
@@ -305,9 +470,10 @@ def _num(v) -> str:
     return f"{v:.3g}" if v is not None and np.isfinite(v) else "—"
 
 
-def leaderboard_markdown(out: Path, run_ids: list[str] | None = None) -> str:
+def leaderboard_markdown(out: Path, run_ids: list[str] | None = None,
+                         labels: dict[str, str] | None = None) -> str:
     """The Markdown leaderboard (see :func:`leaderboard`)."""
-    return leaderboard(out, "md", run_ids)
+    return leaderboard(out, "md", run_ids, labels)
 
 
 def _summary(out: Path) -> pd.DataFrame:
@@ -408,9 +574,9 @@ def across_groups(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.Da
 def across_groups_markdown(out: Path, metric: str | None = None) -> str:
     """Markdown of :func:`across_groups` for the finished runs of ``out`` (default metric: the
     first unsigned metric the runs recorded)."""
-    final = store.load_final(out)
-    final = final[~final["pilot"].astype(bool)]
-    metrics = recorded_metrics(final)
+    rows, _ = board_rows(out)
+    final = final_rows(rows[~rows["pilot"].astype(bool)]) if not rows.empty else rows
+    metrics = recorded_metrics(final) if not final.empty else []
     metric = metric or next((m for m in metrics if not M.signed(m) and not (
         m in M.METRICS and M.METRICS[m].higher_is_better)), None)
     if metric is None:

@@ -580,9 +580,9 @@ def save_figure(fig, paths: Sequence[Path]) -> list[Path]:
 def convergence_figure_of(out: Path, metric: str = "w2"):
     """The convergence figure of every comparable group of the results folder ``out``."""
     from kswgd.engine import store
-    from kswgd.reports.leaderboard import comparable_groups
+    from kswgd.reports.leaderboard import board_rows, comparable_groups
 
-    rows = store.load_rows(out)
+    rows, _ = board_rows(out)  # current, intact runs; one label per configuration
     if rows.empty:
         raise ValueError(f"no finished run in {out}")
     return convergence_figure(comparable_groups(rows), metric, store.load_floors(out))

@@ -5,11 +5,17 @@ enough to commit; the per-checkpoint rows and particles stay in the (git-ignored
 folder, and no ``.gitignore`` is written here: published output is committed.
 
 Inputs are checked before anything is written: the results folder must hold finished runs,
-the destination must not be a file, and every requested metric must have been recorded.
+the destination must not be a file nor a non-empty folder (unless ``--replace``: then it is
+replaced entirely, written beside it and renamed in), and every requested metric must have been
+recorded. Only the current code's intact runs are published (stale ones are counted under the
+leaderboard).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,7 +26,9 @@ from kswgd.engine import store
 from kswgd.params import ConfigError, choice_error
 from kswgd.reports.leaderboard import (
     across_groups_markdown,
+    board_rows,
     comparable_groups,
+    final_rows,
     leaderboard,
     leaderboard_markdown,
     recorded_metrics,
@@ -48,24 +56,48 @@ def _cells_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def publish(out: Path, dest: Path, metrics: list[str] | None = None,
-            note: str | None = None) -> list[Path]:
-    """Write leaderboard.md (headed by ``note`` if given), leaderboard.csv, summary.md (the
-    summary across datasets, when there are several), final.parquet and the :func:`figures`
-    into ``dest``."""
-    dest = Path(dest)
+def _destination(dest: Path, replace: bool) -> None:
+    """Refuse a destination that is a file, or a non-empty folder unless ``replace``."""
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"--to {dest} is a file, not a folder")
-    final = store.load_final(out)
-    if final.empty or final["pilot"].astype(bool).all():
-        raise ConfigError(f"nothing to publish: {out} has no finished runs")
-    final = final[~final["pilot"].astype(bool)].reset_index(drop=True)
+    if dest.is_dir() and any(dest.iterdir()) and not replace:
+        n = sum(1 for _ in dest.iterdir())
+        raise ConfigError(f"--to {dest} is not empty ({n} entries): pass --replace to replace "
+                          "it entirely, or choose an empty or new folder")
+
+
+def _swap_in(tmp: Path, dest: Path) -> None:
+    """Put the finished folder ``tmp`` at ``dest``: the old folder is renamed away first and
+    removed last, so ``dest`` holds the old or the new publication, never a mix."""
+    old = None
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old-"))
+        os.replace(dest, old / dest.name)
+    os.replace(tmp, dest)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def publish(out: Path, dest: Path, metrics: list[str] | None = None,
+            note: str | None = None, replace: bool = False) -> list[Path]:
+    """Write leaderboard.md (headed by ``note`` if given), leaderboard.csv, summary.md (the
+    summary across datasets, when there are several), final.parquet and the :func:`figures`
+    into ``dest``: the current, intact runs only
+    (:func:`kswgd.reports.leaderboard.board_rows`). A non-empty ``dest`` is refused unless
+    ``replace``; then it is replaced entirely (written beside it, then renamed)."""
+    dest = Path(dest)
+    _destination(dest, replace)
+    rows, notes = board_rows(out)
+    if rows.empty or rows["pilot"].astype(bool).all():
+        raise ConfigError(f"nothing to publish: {out} has no finished runs of the current code")
+    final = final_rows(rows[~rows["pilot"].astype(bool)]).reset_index(drop=True)
     recorded = recorded_metrics(final)
     for name in metrics or []:
         if name not in recorded:
             raise choice_error("metric to plot (not recorded in this folder)", name, recorded)
     manifests = store.load_manifests(out)
     final["git_commit"] = final["run_id"].map(lambda rid: manifests[rid].get("git_commit"))
+    final = final.drop(columns="floor_seeds")  # from the manifests; not a row column
     ok = final[final["status"] == "ok"]
     env = manifests[ok["run_id"].iloc[0]]["environment"] if len(ok) else {}
     suites = sorted(final["suite"].unique())
@@ -74,21 +106,27 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
               f"code at {', '.join(commits)}; CPU {env.get('cpu', '?')}, "
               f"{env.get('numba_threads', '?')} Numba threads.\n\n"
               + (f"{note}\n\n" if note else ""))
-    board = header + leaderboard_markdown(out)
-    dest.mkdir(parents=True, exist_ok=True)
-    store.write_text(dest / "leaderboard.md", board)
-    written = [dest / "leaderboard.md"]
-    store.write_text(dest / "leaderboard.csv", leaderboard(out, "csv"))
-    written.append(dest / "leaderboard.csv")
-    if final.groupby("dataset").ngroups > 1:
-        store.write_text(dest / "summary.md", header + across_groups_markdown(out))
-        written.append(dest / "summary.md")
-    store.write_parquet(dest / "final.parquet", _cells_as_text(final))
-    written.append(dest / "final.parquet")
-    plottable = [m for m in recorded if ok[m].notna().any()] if len(ok) else []
-    for name, make in figures(out, metrics or plottable):
-        written += save_figure(make(), [dest / name])
-    return written
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new-"))
+    try:
+        names = ["leaderboard.md", "leaderboard.csv"]
+        store.write_text(tmp / "leaderboard.md", header + leaderboard_markdown(out))
+        store.write_text(tmp / "leaderboard.csv", leaderboard(out, "csv"))
+        if final.groupby("dataset").ngroups > 1:
+            store.write_text(tmp / "summary.md", header + across_groups_markdown(out))
+            names.append("summary.md")
+        store.write_parquet(tmp / "final.parquet", _cells_as_text(final))
+        names.append("final.parquet")
+        plottable = [m for m in recorded if ok[m].notna().any()] if len(ok) else []
+        for name, make in figure_list(rows, store.load_floors(out), metrics or plottable):
+            save_figure(make(), [tmp / name])
+            names.append(name)
+        os.chmod(tmp, 0o755)
+        _swap_in(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return [dest / name for name in names]
 
 
 #: The diagnostic figures publish writes when finished rows carry the column: file → column.
@@ -96,7 +134,8 @@ DIAGNOSTIC_FIGURES = {"spectral_residual.png": "diag.residual"}
 
 
 def figures(out: Path, metrics: list[str]) -> list[tuple[str, Callable[[], object]]]:
-    """The figures of a published folder, as (file name, figure maker):
+    """The figures of a published folder, as (file name, figure maker), drawn from the current,
+    intact runs (:func:`kswgd.reports.leaderboard.board_rows`):
 
     - ``convergence_<metric>.png`` per metric (:func:`kswgd.reports.plots.convergence_figure`;
       small multiples against iteration beyond ``MAX_PANEL_ROWS`` groups, then also
@@ -105,7 +144,7 @@ def figures(out: Path, metrics: list[str]) -> list[tuple[str, Callable[[], objec
       noise floor of (:func:`kswgd.reports.plots.index_figure`);
     - every :data:`DIAGNOSTIC_FIGURES` file whose column has values in finished rows (e.g.
       ``spectral_residual.png``: the spectral residual S_n of the spectral samplers)."""
-    return figure_list(store.load_rows(out), store.load_floors(out), metrics)
+    return figure_list(board_rows(out)[0], store.load_floors(out), metrics)
 
 
 def figure_list(rows: pd.DataFrame, floors: pd.DataFrame, metrics: list[str]

@@ -59,7 +59,8 @@ class Sources:
     ``manifests``: run_id → manifest; ``leaderboard``: (group header, group rows) → the
     leaderboard's Markdown for the group; ``particles``: run_id → final particles or None;
     ``dataset``: run_id → the run's dataset instance; ``reference``: run_id → the reference
-    points the run was scored against."""
+    points the run was scored against; ``notes``: lines for the top of the page (stale runs
+    left out)."""
 
     rows: pd.DataFrame
     floors: pd.DataFrame
@@ -68,6 +69,7 @@ class Sources:
     particles: Callable[[str], np.ndarray | None]
     dataset: Callable[[str], object]
     reference: Callable[[str], np.ndarray]
+    notes: Sequence[str] = ()
 
 
 # --- Markdown (the leaderboard's subset) to HTML ------------------------------------------------
@@ -402,6 +404,7 @@ def render_report(src: Sources, title: str = "kswgd report") -> str:
     body = [_group_section(src, i, h, r, styles) for i, (h, r) in enumerate(groups)]
     if not groups:
         body = ['<p class="note">No finished run.</p>']
+    body = [f'<p class="note">{html.escape(n)}</p>' for n in src.notes] + body
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
             f"<h1>{html.escape(title)}</h1><nav><ul>{nav}</ul></nav>\n"
@@ -430,7 +433,8 @@ def folder_sources(out: Path) -> Sources:
     def board(header: Mapping, rows: pd.DataFrame) -> str:
         return leaderboard.leaderboard_markdown(out, sorted(set(rows["run_id"])))
 
-    return Sources(rows=store.load_rows(out), floors=store.load_floors(out),
+    rows, notes = leaderboard.board_rows(out)  # current, intact runs; a label per config
+    return Sources(rows=rows, floors=store.load_floors(out), notes=notes,
                    manifests=manifests, leaderboard=board,
                    particles=lambda rid: store.load_particles(out, rid),
                    dataset=lambda rid: session(rid).dataset,
