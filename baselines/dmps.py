@@ -7,7 +7,7 @@ shared rank-r transport
 
     c_k = mean_j φ_k(x_j),   x_i ← x_i − h Σ_k (c_k / λ_k) ∇φ_k(x_i).
 
-``bandwidth`` = 0 selects the rule s = σ̄ · n^{−1/(m+6)} (kswgd.core.estimators.diffusion_bandwidth).
+``bandwidth`` = 0 selects the rule s = σ̄ · n^{−1/(m+6)} (kswgd.core.bandwidths.diffusion_bandwidth).
 """
 
 from __future__ import annotations

@@ -54,9 +54,11 @@ class KSWGD(SpectralSampler):
 
     def fit_spectrum(self, dataset, train, rng):
         p = self.params
-        common = {"rank": p["rank"], "rng": rng, "tol": p["tol"], "manifold": dataset.manifold,
+        common = {"rank": p["rank"], "rng": rng, "tol": p["tol"],
                   "max_localisation": p["max_localisation"],
                   "max_eigenvalue": p["max_eigenvalue"]}
+        if p["estimator"] != "edmd":      # edmd works in the ambient coordinates only
+            common["manifold"] = dataset.manifold
         if p["estimator"] == "kernel-edmd":
             extra = {k: p[k] for k in ("ridge", "bandwidth_factor", "bandwidth") if p[k] > 0}
             return estimate("kernel-edmd", train, None, normalize=p["normalize"], **extra,

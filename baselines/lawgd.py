@@ -1,9 +1,10 @@
 """Oracle LAWGD: Laplacian-adjusted Wasserstein gradient descent (Chewi et al. 2020) with the
 exact spectrum of the dataset's generator (docs/design.md, 'Baselines').
 
-The spectrum comes from the ``oracle`` estimator (analytic Hermite / Fourier / spherical
-harmonics where known, else a quadrature Galerkin against the known density on a grid, d ≤ 2);
-particles follow the shared rank-r transport
+"Oracle" here means that the spectrum is not learnt: the ``oracle`` estimator reads the one
+the dataset declares (``Dataset.exact_spectrum``, built by ``kswgd.core.exact``: Hermite /
+Fourier modes or spherical harmonics where known, else a quadrature Galerkin against the known
+density on a grid, d ≤ 2); particles follow the shared rank-r transport
 
     c_k = mean_j φ_k(x_j),   x_i ← x_i − h Σ_k (c_k / λ_k) ∇φ_k(x_i).
 
@@ -17,7 +18,8 @@ from kswgd.sampler import SpectralSampler
 
 
 class LAWGD(SpectralSampler):
-    """LAWGD with the oracle spectrum of the target's Langevin generator."""
+    """LAWGD with the exact spectrum of the target's Langevin generator (declared by the
+    dataset, read through the ``oracle`` estimator)."""
 
     name = "lawgd"
     description = "oracle LAWGD: exact (or grid-Galerkin) generator spectrum + transport"

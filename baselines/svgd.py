@@ -5,6 +5,9 @@
 The direction φ, its RBF kernel and the median-heuristic bandwidth recomputed at every step live
 in ``kswgd.core.stein`` (shared with annealed SVGD).
 
+With ``score='kde'`` the score is that of a Gaussian KDE of the training samples
+(``kswgd.core.kde.kde_score``, Scott's bandwidth from ``kswgd.core.bandwidths``).
+
 ``median_subsample`` = m > 0 is an opt-in: the same median over a fixed subsample of m particles
 (chosen once per N with a fixed seed, independent of the run's rng). Its error is not small
 where it matters: seen on a mixture at N = 2 000, a 1 000-particle subsample moved particles by
@@ -15,45 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from kswgd.core.bandwidths import scott_bandwidth
+from kswgd.core.kde import kde_score
 from kswgd.core.stein import NUMPY_MIN_DIM, median_bandwidth, svgd_direction
 from kswgd.dataset import move
 from kswgd.params import ConfigError, choice_error
 from kswgd.sampler import Sampler
-
-
-def kde_score(x: np.ndarray, data: np.ndarray, sigma: float) -> np.ndarray:
-    """Score of the Gaussian KDE p̂(x) = mean_m exp(−‖x − y_m‖² / (2σ²)) of ``data`` (M, d):
-
-        ŝ(x) = ∇ log p̂(x) = Σ_m w_m(x) (y_m − x) / σ²,   w(x) = softmax_m(−‖x − y_m‖² / (2σ²))
-
-    x: (N, d). Returns (N, d). Rows are done in blocks of ≈ 1M kernel entries.
-    """
-    out = np.empty_like(x, dtype=np.float64)
-    half_sq = 0.5 * np.einsum("ij,ij->i", data, data)
-    block = max(64, (1 << 20) // len(data))  # row blocks of ≈ 1M kernel entries (8 MB)
-    for lo in range(0, len(x), block):
-        hi = min(lo + block, len(x))
-        xb = x[lo:hi]
-        e = (xb @ data.T - half_sq[None, :]) / sigma**2  # −‖x − y‖²/(2σ²) up to a row constant
-        e -= e.max(axis=1, keepdims=True)
-        w = np.exp(e, out=e)
-        w /= w.sum(axis=1, keepdims=True)
-        out[lo:hi] = (w @ data - xb) / sigma**2
-    return out
-
-
-def scott_bandwidth(data: np.ndarray) -> float:
-    """Scott's rule σ = M^{−1/(d+4)} · (mean coordinate standard deviation of the data)."""
-    m, d = data.shape
-    return float(np.mean(np.std(data, axis=0)) * m ** (-1.0 / (d + 4)))
-
-
-
-
-
-
-
-
 
 
 class SVGD(Sampler):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kswgd.core import exact
 from kswgd.dataset import Dataset, Manifold, TrainingData
 from kswgd.helpers import histogram_tv, kind_or_default
 from kswgd.helpers import tangent_sphere as _tangent_circle
@@ -39,6 +40,7 @@ class Circle(Dataset):
     data_kinds = ("trajectories", "samples")
     default_sizes = {"n_train": 500, "n_reference": 2000, "n_particles": 80}
     arc = 2 * np.pi  # angular length of the support, starting at θ = 0
+    reflecting = False  # reflecting ends at θ = 0 and θ = arc (the semicircle)
 
     @property
     def dim(self) -> int:
@@ -79,10 +81,14 @@ class Circle(Dataset):
         """log of the uniform density w.r.t. arc length, −log(length); x assumed on the curve."""
         return np.full(x.shape[0], -np.log(self.arc))
 
+    def exact_spectrum(self, rank, *, degree=8, n_basis=0, grid=0, tol=1e-10):
+        """Fourier modes √2 cos kθ, √2 sin kθ, λ = k² (each k ≥ 1 twice; the semicircle keeps
+        the cosines); closed form, the resolution arguments are not used."""
+        return exact.fourier_spectrum(rank, semicircle=self.reflecting)
+
     def eigenvalues(self, r: int) -> np.ndarray:
-        """λ = k², each k ≥ 1 twice."""
-        k = np.arange(1, r // 2 + 2)
-        return np.repeat(k.astype(float) ** 2, 2)[:r]
+        """λ of :meth:`exact_spectrum`."""
+        return self.exact_spectrum(r).eigenvalues
 
     @property
     def manifold(self) -> Manifold:
@@ -108,15 +114,12 @@ class Semicircle(Circle):
     name = "semicircle"
     description = "uniform on the upper half circle; exact reflected Brownian pairs"
     arc = np.pi
+    reflecting = True
 
     def _fold(self, theta: np.ndarray) -> np.ndarray:
         """Reflect at 0 and π: θ mod 2π, then 2π − θ above π."""
         t = np.mod(theta, 2 * np.pi)
         return np.where(t > np.pi, 2 * np.pi - t, t)
-
-    def eigenvalues(self, r: int) -> np.ndarray:
-        """Neumann spectrum on [0, π]: λ = k², each k ≥ 1 once."""
-        return np.arange(1, r + 1, dtype=float) ** 2
 
     @property
     def manifold(self) -> Manifold:

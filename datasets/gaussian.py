@@ -7,10 +7,9 @@ y = e^{−τ} x + sqrt(1 − e^{−2τ}) ξ, with x ~ π. Spectrum of L: sums of
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from kswgd.core import exact
 from kswgd.dataset import Dataset, TrainingData
 from kswgd.helpers import kind_or_default
 
@@ -25,6 +24,14 @@ class Gaussian(Dataset):
     @property
     def dim(self) -> int:
         return self.params["d"]
+
+    @property
+    def exact_mean(self) -> np.ndarray:
+        return np.zeros(self.dim)
+
+    @property
+    def exact_covariance(self) -> np.ndarray:
+        return np.eye(self.dim)
 
     def draw(self, n, rng):
         return rng.standard_normal((n, self.dim))
@@ -51,11 +58,11 @@ class Gaussian(Dataset):
     def log_density(self, x):
         return -0.5 * np.sum(x * x, axis=1) - 0.5 * self.dim * np.log(2 * np.pi)
 
+    def exact_spectrum(self, rank, *, degree=8, n_basis=0, grid=0, tol=1e-10):
+        """Tensor Hermite modes, λ_α = |α| = α_1 + ... + α_d (value s has multiplicity
+        C(s + d − 1, d − 1)); closed form, the resolution arguments are not used."""
+        return exact.hermite_spectrum(self.dim, rank)
+
     def eigenvalues(self, r):
-        """λ = k_1 + ... + k_d: value s has multiplicity C(s + d − 1, d − 1); zero mode excluded."""
-        vals: list[float] = []
-        s = 1
-        while len(vals) < r:
-            vals += [float(s)] * math.comb(s + self.dim - 1, self.dim - 1)
-            s += 1
-        return np.array(vals[:r])
+        """λ of :meth:`exact_spectrum`."""
+        return self.exact_spectrum(r).eigenvalues

@@ -4,9 +4,10 @@ The means lie in the first two coordinates (ring: radius ``radius`` at angles 2�
 {−2, −1, 0, 1, 2}² · ``spacing``), zero in the other d − 2. Exact draws, score and normalised
 log density: log π(x) = logsumexp_k [−|x − μ_k|²/(2 s²)] − log K − (d/2) log(2π s²).
 Static samples only. Initial particles: N(0, init_scale² I_d).
-Task metrics: ``mode_tv`` (TV between the particles' shares of the nearest-mean cells and the
-uniform 1/K; for exact draws the leakage between cells is < 1e-3 at the defaults) and
-``missing_modes`` (share of components with no particle within 3 s of the mean).
+Declares its modes and weights (1/K each), so the registered metric ``mode_weight_error`` (TV
+between the particles' shares of the nearest-mean cells and the weights; for exact draws the
+leakage between cells is < 1e-3 at the defaults) applies. Task metric: ``missing_modes`` (share
+of components with no particle within 3 s of the mean).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from kswgd.dataset import Dataset, TrainingData
-from kswgd.helpers import basin_tv, kind_or_default
+from kswgd.helpers import kind_or_default
 
 
 class GMM(Dataset):
@@ -49,6 +50,26 @@ class GMM(Dataset):
             g = p["spacing"] * np.arange(-2, 3, dtype=float)
             xy = np.array([(u, v) for u in g for v in g])
         return np.hstack([xy, np.zeros((xy.shape[0], p["d"] - 2))])
+
+    @property
+    def modes(self) -> np.ndarray:
+        """The components' means, each of weight 1/K (``mode_weights``)."""
+        return self.means
+
+    @property
+    def mode_weights(self) -> np.ndarray:
+        return np.full(self.means.shape[0], 1.0 / self.means.shape[0])
+
+    @property
+    def exact_mean(self) -> np.ndarray:
+        """E x = (1/K) Σ_k μ_k."""
+        return self.means.mean(axis=0)
+
+    @property
+    def exact_covariance(self) -> np.ndarray:
+        """Cov x = s² I + (1/K) Σ_k (μ_k − m)(μ_k − m)ᵀ, m = E x."""
+        c = self.means - self.exact_mean
+        return self.params["sigma"] ** 2 * np.eye(self.dim) + c.T @ c / len(c)
 
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
         mu = self.means
@@ -84,17 +105,11 @@ class GMM(Dataset):
 
     def task_metrics(self):
         mu = self.means
-        k = mu.shape[0]
         rad2 = (3 * self.params["sigma"]) ** 2
-
-        def mode_tv(particles: np.ndarray) -> float:
-            """TV between nearest-mean cell shares and 1/K."""
-            lab = ((particles[:, None, :] - mu[None]) ** 2).sum(-1).argmin(axis=1)
-            return basin_tv(lab, np.full(k, 1.0 / k))
 
         def missing_modes(particles: np.ndarray) -> float:
             """Share of components with no particle within 3 s of their mean."""
             d2 = ((particles[:, None, :] - mu[None]) ** 2).sum(-1)
             return float(np.mean(d2.min(axis=0) > rad2))
 
-        return {"mode_tv": mode_tv, "missing_modes": missing_modes}
+        return {"missing_modes": missing_modes}

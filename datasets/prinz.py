@@ -6,6 +6,10 @@ Trajectories: Euler–Maruyama for dX = −V'(X) dt + √(2T) dW (|V''| reaches 
 sub-step lag / n_sub = 2e-4 keeps δ|V''| ≈ 0.1), ``n_chains`` chains started from exact draws.
 Reference draws: inverse CDF tabulated on [−1.6, 1.6] with 200 001 points (outside, the density
 is below e^{−300}); exact up to the O(h²) grid error of the trapezoid CDF.
+Eigenvalues λ_1..λ_20: a conservative finite-difference solve of L f = −π⁻¹ (π f')' on
+[−1.6, 1.6] with 8 000 cells and reflecting ends (``kswgd.core.exact.fd_generator_spectrum``,
+error O(h²)); the eigenfunctions (``oracle`` LAWGD) come from the default grid Galerkin of
+``Dataset``.
 Initial particles: uniform on the leftmost basin [−1, −0.6].
 Task metric ``basin_tv``: TV between the particles' shares of the four basins (cut at the
 three local maxima of V) and their exact π-masses (quadrature).
@@ -18,9 +22,12 @@ from functools import cached_property
 import numpy as np
 from scipy import integrate, optimize
 
+from kswgd.core.exact import fd_generator_spectrum
 from kswgd.helpers import LangevinDataset, basin_tv, inverse_cdf_1d
+from kswgd.params import ConfigError
 
 _LO, _HI = -1.6, 1.6
+_N_EIGENVALUES = 20   # the finite-difference table of eigenvalues
 
 
 def prinz_potential(x: np.ndarray) -> np.ndarray:
@@ -66,6 +73,20 @@ class Prinz(LangevinDataset):
 
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return inverse_cdf_1d(lambda t: -self.beta * prinz_potential(t), _LO, _HI, n, rng)[:, None]
+
+    @cached_property
+    def _fd_eigenvalues(self) -> np.ndarray:
+        return fd_generator_spectrum(self.log_density, _LO, _HI, 8000, _N_EIGENVALUES)
+
+    def eigenvalues(self, r: int) -> np.ndarray:
+        """λ_1..λ_r (r ≤ 20) by finite differences on 8 000 cells of [−1.6, 1.6] (module
+        docstring). One solve of fixed size serves every r: the bisection's result moves by
+        ~1e-9 relative with the number of eigenvalues asked for, and eigenvalues(3) must be
+        eigenvalues(8)[:3]."""
+        if r > _N_EIGENVALUES:
+            raise ConfigError(f"prinz: eigenvalues are tabulated for r <= {_N_EIGENVALUES}, "
+                              f"not {r}")
+        return self._fd_eigenvalues[:r].copy()
 
     def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(self.params["init_lo"], self.params["init_hi"], (n, 1))

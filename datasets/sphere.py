@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kswgd.core import exact
 from kswgd.dataset import Dataset, Manifold, TrainingData
 from kswgd.helpers import histogram_tv, kind_or_default
 from kswgd.helpers import tangent_sphere as _tangent_circle
@@ -58,8 +59,14 @@ class Sphere(Dataset):
         """Uniform w.r.t. surface area: −log 4π."""
         return np.full(x.shape[0], -np.log(4 * np.pi))
 
+    def exact_spectrum(self, rank, *, degree=8, n_basis=0, grid=0, tol=1e-10):
+        """Spherical harmonics from the exact polynomial Galerkin of total degree ≤ ``degree``
+        (:func:`kswgd.core.exact.sphere_spectrum`): λ = l(l + 1) to rounding."""
+        return exact.sphere_spectrum(rank, degree, self.manifold, tol)
+
     def eigenvalues(self, r: int) -> np.ndarray:
-        """λ = l(l + 1), multiplicity 2l + 1, l ≥ 1."""
+        """λ = l(l + 1), multiplicity 2l + 1, l ≥ 1 (closed form; :meth:`exact_spectrum`
+        reproduces it to rounding)."""
         vals: list[float] = []
         l = 1
         while len(vals) < r:

@@ -48,6 +48,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def _add_list(sub):
     p = sub.add_parser("list", help="list the datasets and methods found by the registry")
     p.set_defaults(func=_cmd_list)
@@ -74,13 +85,16 @@ def _add_run(sub):
     p.add_argument("--method", action="append", help="only this method of the suite (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
-                   help="run N runs at a time in worker processes (default 1: in this process)")
+                   help="run N runs at a time, each in a worker process (default 1)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="send the runs to a Dask scheduler (tcp://host:8786), or 'local:N' to "
                         "start N single-threaded local workers; needs pip install -e '.[dask]'")
     p.add_argument("--threads-per-run", type=_positive_int, default=1, metavar="T",
                    help="Numba and BLAS threads of each run (default 1, whatever --jobs or "
                         "--scheduler: the same numbers from every backend)")
+    p.add_argument("--time-limit", type=_positive_seconds, metavar="S",
+                   help="seconds one run may take before it is stopped and stored as failed "
+                        "(default: the suite's time_limit, else 3600)")
     p.set_defaults(func=_cmd_run)
 
 
@@ -113,22 +127,25 @@ def _cmd_run(args) -> int:
     suite = load_suite(args.suite)
     suite.check_filters(args.dataset, args.method)  # cheap checks before the heavy imports
     check_out(args.out)
-    from kswgd.engine.executors import check_threads, make_executor
+    from kswgd.engine.executors import check_backend, check_threads, make_executor
 
     check_threads(args.threads_per_run)
-    from kswgd.engine.driver import SweepInterrupted, run_suite
+    check_backend(args.jobs, args.scheduler)  # before the lock creates --out
+    from kswgd.engine.driver import SweepInterrupted, folder_lock, run_suite
     from kswgd.reports.leaderboard import leaderboard_markdown
 
     log = (lambda s: None) if args.quiet else _log_beside_bar()
     try:
-        with make_executor(args.jobs, args.scheduler, args.threads_per_run) as executor:
+        with (folder_lock(args.out),  # another sweep on --out: refused before any work
+              make_executor(args.jobs, args.scheduler, args.threads_per_run) as executor):
             if not args.quiet:
                 print(f"suite {suite.name}: results in {args.out} "
                       f"({_backend(executor)}, {args.threads_per_run} thread(s) per run)",
                       file=sys.stderr)
             ids = run_suite(suite, args.out, log=log, datasets=args.dataset,
                             methods=args.method, executor=executor,
-                            progress=_progress(args.quiet, executor.slots))
+                            progress=_progress(args.quiet, executor.slots),
+                            time_limit=args.time_limit)
     except SweepInterrupted as stop:
         print(stop, file=sys.stderr)
         return 130
@@ -143,7 +160,9 @@ def _backend(executor) -> str:
     d = executor.describe()
     if d["kind"] == "dask":
         return f"Dask scheduler {d['scheduler']}, {d['workers']} worker(s)"
-    return "serial" if d["kind"] == "serial" else f"{d['workers']} worker processes"
+    if d["kind"] == "serial":
+        return "serial"
+    return f"{d['workers']} worker process{'es' if d['workers'] > 1 else ''}"
 
 
 def _add_leaderboard(sub):
@@ -220,14 +239,22 @@ def _cmd_sample(args) -> int:
 def _add_score(sub):
     p = sub.add_parser("score", help="score an (N, d) .npy sample file against a dataset")
     p.add_argument("file", help="(N, d) float array saved with numpy.save")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", help="target law (required unless --run)")
+    p.add_argument("--run", metavar="OUT/runs/RUN_ID",
+                   help="score against a stored run's target: its dataset, parameters, root "
+                        "seed, reference size, floor seeds and metrics, read from its manifest "
+                        "(the run's particles.npy reproduces its final stored metrics)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--metrics", default="default",
-                   help="comma-separated metric names, 'default' or 'all' (default: default)")
+                   help="comma-separated metric names, 'default' or 'all' (default: default; "
+                        "with --run: the run's own)")
     p.add_argument("--n-reference", type=int, default=None,
                    help="reference set size (default: the dataset's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the reference and noise floor")
-    p.add_argument("--floor-seeds", type=int, default=3, help="seeds of the noise floor")
+    p.add_argument("--seed", type=int, default=None,
+                   help="root seed of the reference and noise floor, as a suite's root_seed "
+                        "(default 0)")
+    p.add_argument("--floor-seeds", type=_positive_int, default=None,
+                   help="seeds of the noise floor (default 3)")
     p.add_argument("--train", default=None, help="training points (.npy) for the 'copy' metric")
     p.add_argument("--json", action="store_true", help="one JSON object {metric: {value, ...}}")
     p.set_defaults(func=_cmd_score)
@@ -236,23 +263,35 @@ def _add_score(sub):
 def _cmd_score(args) -> int:
     from kswgd.tools.scoring import load_samples
 
+    given = [o for o, v in (("--dataset", args.dataset), ("--param", args.param),
+                            ("--n-reference", args.n_reference), ("--train", args.train),
+                            ("--seed", args.seed), ("--floor-seeds", args.floor_seeds))
+             if v is not None and v != []]
+    if args.run and given:
+        raise ConfigError(f"--run takes the target from the run's manifest; drop {given[0]}")
+    if not args.run and not args.dataset:
+        raise ConfigError("name the target: --dataset NAME or --run OUT/runs/RUN_ID")
     x = load_samples(args.file)
     train = load_samples(args.train) if args.train else None
-    from kswgd.core.metrics import UNBIASED
-    from kswgd.tools.scoring import score_samples
+    from kswgd.core.metrics import signed
+    from kswgd.tools.scoring import score_run, score_samples
 
-    res = score_samples(x, args.dataset, parse_kv(args.param), metric_names=args.metrics,
-                        n_reference=args.n_reference, seed=args.seed,
-                        n_floor_seeds=args.floor_seeds, train_x=train)
+    if args.run:
+        metrics = None if args.metrics == "default" else args.metrics
+        res = score_run(x, args.run, metrics)
+    else:
+        res = score_samples(x, args.dataset, parse_kv(args.param), metric_names=args.metrics,
+                            n_reference=args.n_reference, seed=args.seed or 0,
+                            n_floor_seeds=args.floor_seeds or 3, train_x=train)
     if args.json:
         print(json.dumps(res))
         return 0
-    print(f"{args.file}: {x.shape[0]} x {x.shape[1]} vs {args.dataset} reference "
-          f"(noise floor: fresh draws of the same size, {args.floor_seeds} seeds)")
+    print(f"{args.file}: {x.shape[0]} x {x.shape[1]} vs {args.run or args.dataset} reference "
+          f"(noise floor: fresh draws of the same size)")
     print(f"  {'metric':18s} {'value':>12s} {'floor':>12s} {'± std':>10s} {'value/floor':>12s}")
     for name, r in res.items():
         # Unbiased metrics (mmd2, energy, ksd) have a floor near 0: no ratio for them.
-        ok = name not in UNBIASED and r["floor"] > 0
+        ok = not signed(name) and r["floor"] > 0
         ratio = f"{r['value'] / r['floor']:.3g}" if ok else "-"
         print(f"  {name:18s} {r['value']:12.5g} {r['floor']:12.5g} {r['floor_std']:10.2g} "
               f"{ratio:>12s}")

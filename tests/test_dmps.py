@@ -8,7 +8,8 @@ grows with the bandwidth rule s = σ̄ n^{−1/(m+6)}.
 import numpy as np
 import pytest
 
-from kswgd.core.estimators import ESTIMATORS, diffusion_bandwidth, estimate
+from kswgd.core.bandwidths import diffusion_bandwidth
+from kswgd.core.estimators import ESTIMATORS, estimate
 from kswgd.dataset import TrainingData
 from kswgd.registry import get_dataset, get_sampler
 

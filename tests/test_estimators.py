@@ -5,8 +5,10 @@ import warnings
 import numpy as np
 import pytest
 
+from kswgd.core.bandwidths import kde_bandwidth
 from kswgd.core.dictionaries import RFF, Poly
-from kswgd.core.estimators import ESTIMATORS, edmd, estimate, kde_bandwidth, kde_score
+from kswgd.core.estimators import ESTIMATORS, edmd, estimate
+from kswgd.core.kde import kde_score
 from kswgd.dataset import TrainingData
 
 
@@ -55,3 +57,44 @@ def test_kde_pairs_is_seeded_records_and_finds_first_mode():
     np.testing.assert_array_equal(a.eigenvalues, b.eigenvalues)
     assert a.info["estimator"] == "kde-pairs" and a.info["kde_bandwidth_rule"] == "score"
     assert a.eigenvalues[0] == pytest.approx(1.0, rel=0.1)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_a_keyword_an_estimator_does_not_take_is_a_config_error_naming_those_it_takes(name):
+    from kswgd.params import ConfigError
+
+    data = TrainingData(np.zeros((3, 1)), np.zeros((3, 1)), lag=0.1)   # never fitted
+    with pytest.raises(ConfigError) as err:
+        estimate(name, data, Poly(2), rank=2, max_localization=0.5)     # misspelt
+    msg = str(err.value)
+    assert "\n" not in msg and "'max_localization'" in msg and "rank" in msg
+    assert ("max_localisation" in msg) == (name != "oracle")
+
+
+def test_bandwidth_rules_are_the_documented_formulas():
+    # each rule against its formula written out here (s̄ = mean coordinate std), and the
+    # dictionaries, kde-pairs and SVGD use these rules (one home)
+    from kswgd.baselines.svgd import SVGD
+    from kswgd.core import bandwidths as bw
+    from kswgd.core.dictionaries import RBF
+    from kswgd.registry import get_dataset
+
+    x = np.random.default_rng(7).standard_normal((900, 3)) * [1.0, 2.0, 3.0]
+    n, d, sbar = 900, 3, 2.0   # s̄ ≈ (1 + 2 + 3)/3
+    assert np.mean(x.std(axis=0)) == pytest.approx(sbar, rel=0.05)
+    s = bw.mean_std(x)
+    assert bw.kde_bandwidth(x, "silverman") == pytest.approx(s * (4 / (5 * n)) ** (1 / 7), 1e-14)
+    assert bw.kde_bandwidth(x, "score") == pytest.approx(s * (4 / (5 * n)) ** (1 / 9), 1e-14)
+    assert bw.scott_bandwidth(x) == pytest.approx(s * n ** (-1 / 7), rel=1e-14)
+    assert bw.diffusion_bandwidth(x) == pytest.approx(s * n ** (-1 / 9), rel=1e-14)
+    assert bw.diffusion_bandwidth(x, 2) == pytest.approx(s * n ** (-1 / 8), rel=1e-14)
+    # Silverman's rule on F landmarks is kde_bandwidth's with n = F (equal to rounding)
+    assert bw.landmark_bandwidth(x, 50) == pytest.approx(
+        bw.kde_bandwidth(x[:50], "silverman") * bw.mean_std(x) / bw.mean_std(x[:50]), rel=1e-13)
+    assert RBF(50).fit(x, np.random.default_rng(0)).sigma_ == bw.landmark_bandwidth(x, 50)
+    ds = get_dataset("gaussian", d=d)
+    train = TrainingData(x)
+    svgd = SVGD(score="kde")
+    svgd.setup(ds, train, np.random.default_rng(0))
+    assert svgd.fit_info()["kde_bandwidth"] == bw.scott_bandwidth(x)
+    del d

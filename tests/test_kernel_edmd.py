@@ -4,7 +4,8 @@ normalisation, and its transport against a plain-numpy (N, n, d) tensor version.
 import numpy as np
 import pytest
 
-from kswgd.core.estimators import kernel_edmd, median_distance
+from kswgd.core.bandwidths import median_distance
+from kswgd.core.estimators import kernel_edmd
 from kswgd.registry import get_dataset
 
 

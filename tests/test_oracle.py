@@ -1,10 +1,11 @@
-"""The oracle estimator (exact spectra), the LAWGD plug-in, and the constant-dissipation claim
-of docs/design.md ('The transport') under exact eigenpairs."""
+"""The exact spectra datasets declare, the oracle estimator that reads them, the LAWGD plug-in,
+and the constant-dissipation claim of docs/design.md ('The transport') under exact eigenpairs."""
 
 import numpy as np
 import pytest
 
 from kswgd.core.estimators import estimate
+from kswgd.dataset import Dataset
 from kswgd.registry import get_dataset, get_sampler
 
 
@@ -36,7 +37,7 @@ def test_oracle_gradients_match_finite_differences(name, kw):
 
 
 def test_oracle_prinz_matches_finite_difference_generator():
-    from kswgd.tools.verify import fd_generator_spectrum
+    from kswgd.core.exact import fd_generator_spectrum
 
     ds = get_dataset("prinz")
     spec = estimate("oracle", None, None, dataset=ds, rank=5)
@@ -75,3 +76,68 @@ def test_dissipation_rate_is_one_under_exact_eigenpairs():
             rates.append(diag["dissipation_rate"])
     assert len(rates) > 50
     np.testing.assert_allclose(rates, 1.0, atol=0.10)
+
+
+class _NamedOtherwise(type(get_dataset("gaussian"))):
+    """The Gaussian under another name: the oracle must not care what a dataset is called."""
+
+    name = "not-gaussian"
+
+
+class _LogDensityOnly(type(get_dataset("gaussian"))):
+    """N(0, 1) known only through its log-density (no declared spectrum, no eigenvalues)."""
+
+    name = "normal-by-density"
+
+    def exact_spectrum(self, rank, **resolution):
+        return Dataset.exact_spectrum(self, rank, **resolution)
+
+    def eigenvalues(self, r):
+        return None
+
+
+def test_oracle_reads_the_spectrum_a_dataset_declares_whatever_its_name():
+    ds = _NamedOtherwise(d=2)
+    spec = estimate("oracle", None, None, dataset=ds, rank=5)
+    assert spec.info["method"] == "hermite" and spec.info["system"] == "not-gaussian"
+    np.testing.assert_array_equal(spec.eigenvalues, [1, 1, 2, 2, 2])
+
+
+def test_gaussian_eigenvalues_have_the_multiplicities_of_sums_of_d_integers():
+    # slower reference: count multi-indices α ∈ N^d by |α| directly; value s appears
+    # C(s + d − 1, d − 1) times
+    import itertools
+
+    for d in (1, 2, 3):
+        ref = sorted(sum(a) for a in itertools.product(range(13), repeat=d) if 0 < sum(a) <= 12)
+        np.testing.assert_array_equal(get_dataset("gaussian", d=d).eigenvalues(12),
+                                      ref[:12])
+
+
+def test_default_exact_spectrum_is_the_grid_galerkin_of_the_log_density():
+    # N(0, 1) through its log-density alone: the Dirichlet-form Galerkin on 160 cosines over
+    # the mass box must find the Hermite values λ_k = k. The box ends where log π has dropped by
+    # 10 nats (±4.5, plus the margin), and its reflecting walls bias the higher modes, whose
+    # weight reaches further out: measured relative errors 2e-7, 3e-6, 3e-5, 2.1e-4 for k = 1..4.
+    ds = _LogDensityOnly(d=1)
+    spec = estimate("oracle", None, None, dataset=ds, rank=4)
+    assert spec.info["method"] == "grid-galerkin" and spec.info["n_basis"] == 160
+    np.testing.assert_allclose(spec.eigenvalues, [1, 2, 3, 4], rtol=5e-4)
+
+
+def test_oracle_refuses_a_dataset_that_declares_no_spectrum():
+    from kswgd.params import ConfigError
+
+    with pytest.raises(ConfigError, match="no oracle spectrum for dataset 'torus'"):
+        estimate("oracle", None, None, dataset=get_dataset("torus"), rank=3)
+    with pytest.raises(ConfigError, match="needs the dataset"):
+        estimate("oracle", None, None, rank=3)
+
+
+def test_sphere_galerkin_reproduces_the_closed_form_and_refuses_too_low_a_degree():
+    from kswgd.params import ConfigError
+
+    ds = get_dataset("sphere")
+    np.testing.assert_allclose(ds.exact_spectrum(15).eigenvalues, ds.eigenvalues(15), rtol=1e-10)
+    with pytest.raises(ConfigError, match="degree 1 gives fewer than 4 modes"):
+        ds.exact_spectrum(4, degree=1)

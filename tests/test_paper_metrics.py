@@ -101,27 +101,28 @@ def test_coverage_of_exact_quadruple_well_draws_is_the_well_mass():
 
 
 def test_paper_metrics_are_registered_but_never_default_or_ranking():
-    assert metrics.PAPER_METRICS <= set(metrics.METRICS)
-    assert not metrics.PAPER_METRICS & set(metrics.DEFAULT_METRICS)
-    assert metrics.DEFAULT_METRICS[0] == "w2"
+    paper = {n for n, r in metrics.METRICS.items() if r.paper}
+    assert paper == {"paper_mmd", "paper_sw", "coverage"}
+    assert not any(metrics.METRICS[n].default for n in paper)
+    assert next(n for n, r in metrics.METRICS.items() if r.default) == "w2"  # the ranking one
     qw, gauss = get_dataset("quadruple_well"), get_dataset("gaussian")
-    ctx_qw = metrics.MetricContext.for_dataset(qw, 300)
-    ctx_g = metrics.MetricContext.for_dataset(gauss, 300)
-    assert "coverage" in metrics.available_metrics(ctx_qw)
-    assert "coverage" not in metrics.available_metrics(ctx_g)
-    assert not metrics.PAPER_METRICS & set(metrics.resolve_names("default", ctx_qw))
+    ctx_qw = metrics.MetricContext(qw.draw(300, np.random.default_rng(9)), qw)
+    ctx_g = metrics.MetricContext(gauss.draw(300, np.random.default_rng(9)), gauss)
+    assert "coverage" in metrics.expand("all", qw)[0]
+    assert "coverage" not in metrics.expand("all", gauss)[0]
+    assert not paper & set(metrics.expand("default", qw)[0])
     with pytest.raises(ConfigError, match="well_centres"):
         metrics.evaluate(["coverage"], ctx_g.reference, ctx_g)
-    with pytest.raises(ConfigError, match="well_centres"):  # refused before any computation
-        metrics.resolve_names("w2,coverage", ctx_g)
-    assert metrics.metric_unavailable("coverage", ctx_qw.dataset) is None
-    assert "score" in metrics.metric_unavailable("ksd", get_dataset("circle"))
+    assert "well_centres" in metrics.expand("w2,coverage", gauss)[1]["coverage"]
+    assert metrics.unavailable("coverage", qw) is None
+    assert "score" in metrics.unavailable("ksd", get_dataset("circle"))
     x = qw.initial(200, np.random.default_rng(8))
-    vals = metrics.evaluate(sorted(metrics.PAPER_METRICS), x, ctx_qw)
-    floors = metrics.noise_floor(sorted(metrics.PAPER_METRICS), ctx_qw, 200, n_seeds=2)
+    vals = metrics.evaluate(sorted(paper), x, ctx_qw)
+    floors = metrics.noise_floor(sorted(paper), ctx_qw, 200, n_seeds=2)
     assert vals["coverage"] == 0.0  # the initial law avoids the wells' discs
     assert vals["paper_mmd"] > floors["paper_mmd"][0] > 0  # biased: floor above 0
     assert vals["paper_sw"] > floors["paper_sw"][0] > 0
     assert 25 < floors["coverage"][0] < 50
     info = metrics.metric_info("coverage", ctx_qw)
     assert info["higher_is_better"] and info["radius"] == 0.4
+    assert metrics.METRICS["coverage"].higher_is_better

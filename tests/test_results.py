@@ -384,7 +384,7 @@ def test_a_failing_metric_fails_its_run_and_the_sweep_goes_on(tmp_path, monkeypa
             raise RuntimeError("metric exploded")
         return 0.0
 
-    monkeypatch.setitem(metrics.METRICS, "boom", boom)
+    monkeypatch.setitem(metrics.METRICS, "boom", metrics.Metric("boom", boom, "explodes"))
     out = tmp_path / "out"
     for n in (40, 60):
         text = SUITE.format(n=n).replace('["w2", "mmd2"]', '["w2", "boom"]')

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from kswgd.core.dictionaries import RBF, RFF, KernelSections, Poly
-from kswgd.core.estimators import dirichlet, edmd, whitened_eigh
+from kswgd.core.estimators import dirichlet, edmd
+from kswgd.core.linalg import whitened_eigh
 from kswgd.core.spectrum import Spectrum
 from kswgd.dataset import TrainingData
 from kswgd.registry import get_dataset
@@ -192,7 +193,7 @@ def test_reversal_augmented_edmd_has_no_mode_above_one():
 
 
 def test_reversible_moments_equal_the_plain_second_moments():
-    from kswgd.core.estimators import gram, reversible_moments, second_moments
+    from kswgd.core.linalg import gram, reversible_moments, second_moments
 
     rng = np.random.default_rng(8)
     a = rng.standard_normal((300, 7))

@@ -1,4 +1,5 @@
-"""Issue 3's verification table: every estimator against a known spectrum (seeded).
+"""The verification table of `kswgd spectra`: every estimator against the spectrum its dataset
+declares (seeded).
 
 Measured (seed 0; see `kswgd spectra`, worst |λ̂_k/λ_k − 1| over k = 1..5): oracle exact;
 poly `dirichlet`/`edmd` on 2-D OU ≤ 1.7 %; on the circle and S² (tangential gradients) ≤ 2.8 %;

@@ -34,6 +34,16 @@ class Manifold:
         return np.linalg.norm(x - self.project(x), axis=1)
 
 
+def as_points(x: np.ndarray) -> np.ndarray:
+    """x as a C-contiguous float64 (N, d) array (ValueError otherwise): the cheap conversion of
+    the numerical hot paths. User input is validated by ``kswgd.core.metrics.as_points``
+    (n ≥ 2 finite rows, one-line ConfigError) before it gets here."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"points must be an (N, d) array, got shape {x.shape}")
+    return x
+
+
 def move(x: np.ndarray, dx: np.ndarray, manifold: Manifold | None) -> np.ndarray:
     """x + dx in R^d; on a manifold, retract(x + P_x dx) (tangent step, then retraction)."""
     if manifold is None:

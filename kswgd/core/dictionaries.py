@@ -18,14 +18,9 @@ import itertools
 import numpy as np
 
 from kswgd.core import _kernels
+from kswgd.core.bandwidths import landmark_bandwidth, mean_std
+from kswgd.core.data import as_points
 from kswgd.params import choice_error
-
-
-def _as_points(x: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"points must be an (N, d) array, got shape {x.shape}")
-    return x
 
 
 class Dictionary:
@@ -48,7 +43,7 @@ class Dictionary:
 
     def grad_dot(self, x: np.ndarray, beta: np.ndarray, psi: np.ndarray | None = None):
         """Σ_j β_j ∇ψ_j(x_i), (N, d), one partial matrix at a time."""
-        x = _as_points(x)
+        x = as_points(x)
         return np.stack([self.partial(x, a) @ beta for a in range(x.shape[1])], axis=1)
 
     def transport(self, x: np.ndarray, xi: np.ndarray, lam: np.ndarray):
@@ -64,7 +59,7 @@ class Dictionary:
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         """Jψ as an (N, F, d) tensor: for small inputs (tests, Dirichlet-form blocks) only."""
-        x = _as_points(x)
+        x = as_points(x)
         return np.stack([self.partial(x, a) for a in range(x.shape[1])], axis=2)
 
     def info(self) -> dict:
@@ -88,7 +83,7 @@ class Poly(Dictionary):
         self.degree, self.basis, self.standardize = int(degree), basis, standardize
 
     def fit(self, x, rng=None):
-        x = _as_points(x)
+        x = as_points(x)
         d = x.shape[1]
         self.mean_ = x.mean(axis=0) if self.standardize else np.zeros(d)
         self.scale_ = x.std(axis=0) if self.standardize else np.ones(d)
@@ -121,7 +116,7 @@ class Poly(Dictionary):
 
     def _tables(self, x):
         """P_n(u_ia) and P_n'(u_ia), (p + 1, N, d), for the standardised points."""
-        return self._univariate((_as_points(x) - self.mean_) / self.scale_)
+        return self._univariate((as_points(x) - self.mean_) / self.scale_)
 
     def _product(self, val, der, a: int | None) -> np.ndarray:
         """Π_b T_b[α_jb, i, b] as an (N, F) array, T_b = der for b = a, else val; accumulated one
@@ -171,7 +166,8 @@ class RBF(Dictionary):
     where a handful of samples sit and gave localised tail modes (λ̂ as low as 0.01, ℓ ≈ 1) at
     F = 400 and on seed 1 at F = 200; they need a larger ``tol`` (1e-4) or a wider bandwidth.
     bandwidth σ = 0 selects the rule σ = s̄ · (4/(d + 2))^{1/(d+4)} · (F − 1)^{−1/(d+4)}
-    (Silverman's rule applied to the landmarks; s̄ = mean coordinate std of the data).
+    (Silverman's rule applied to the landmarks; s̄ = mean coordinate std of the data;
+    :func:`kswgd.core.bandwidths.landmark_bandwidth`).
     """
 
     name = "rbf"
@@ -182,9 +178,9 @@ class RBF(Dictionary):
         self.n_bumps, self.bandwidth, self.landmarks = int(n_features), float(bandwidth), landmarks
 
     def fit(self, x, rng=None):
-        x = _as_points(x)
+        x = as_points(x)
         rng = np.random.default_rng(0) if rng is None else rng
-        m, d = x.shape
+        m = len(x)
         k = min(self.n_bumps, m)
         if self.landmarks == "all" or k == m:
             self.centres_ = x.copy()
@@ -200,8 +196,7 @@ class RBF(Dictionary):
         if self.bandwidth > 0:
             self.sigma_ = self.bandwidth
         else:
-            spread = float(np.mean(x.std(axis=0)))
-            self.sigma_ = spread * (4 / (d + 2)) ** (1 / (d + 4)) * f ** (-1 / (d + 4))
+            self.sigma_ = landmark_bandwidth(x, f)
         return self
 
     @property
@@ -209,20 +204,20 @@ class RBF(Dictionary):
         return len(self.centres_) + 1
 
     def __call__(self, x):
-        x = _as_points(x)
+        x = as_points(x)
         out = np.empty((len(x), len(self.centres_) + 1))
         out[:, 0] = 1.0
         _kernels.gauss_features(x, self.centres_, self.sigma_, out=out[:, 1:])
         return out
 
     def partial(self, x, a):
-        x = _as_points(x)
+        x = as_points(x)
         bumps = _kernels.gauss_features(x, self.centres_, self.sigma_)
         diff = x[:, a : a + 1] - self.centres_[None, :, a]
         return np.hstack([np.zeros((len(x), 1)), -diff * bumps / self.sigma_**2])
 
     def grad_dot(self, x, beta, psi=None):
-        x = _as_points(x)
+        x = as_points(x)
         bumps = psi[:, 1:] if psi is not None else _kernels.gauss_features(
             x, self.centres_, self.sigma_
         )
@@ -239,7 +234,7 @@ class RBF(Dictionary):
         """:meth:`Dictionary.transport` with the bumps as one contiguous N × (F − 1) matrix (the
         constant column's mean is 1 and its gradient 0): numpy's exp into a contiguous array is
         about 1.3× faster than into the strided view ``Ψ[:, 1:]``."""
-        x = _as_points(x)
+        x = as_points(x)
         n, f = len(x), len(self.centres_)
         buf = self.__dict__.get("_buffer")
         if buf is None or buf.size < n * f:     # reused from step to step: a fresh N × F array
@@ -289,7 +284,7 @@ class KernelSections(RBF):
         self.normalize = normalize
 
     def fit(self, x, rng=None):
-        self.centres_ = _as_points(x).copy()
+        self.centres_ = as_points(x).copy()
         self.sigma_ = self.bandwidth
         if self.normalize == "diffusion-map":
             self.qsqrt_ = np.sqrt(_kernels.gauss_features(self.centres_, self.centres_,
@@ -302,7 +297,7 @@ class KernelSections(RBF):
     def __call__(self, x):
         if self.normalize == "none":
             return super().__call__(x)
-        x = _as_points(x)
+        x = as_points(x)
         kmat = _kernels.gauss_features(x, self.centres_, self.sigma_)
         kmat /= np.sqrt(self._density(kmat))[:, None]
         kmat /= self.qsqrt_[None, :]
@@ -311,7 +306,7 @@ class KernelSections(RBF):
     def partial(self, x, a):
         if self.normalize == "none":
             return super().partial(x, a)
-        x = _as_points(x)
+        x = as_points(x)
         kmat = _kernels.gauss_features(x, self.centres_, self.sigma_)
         q = self._density(kmat)
         diff = x[:, a : a + 1] - self.centres_[None, :, a]
@@ -328,7 +323,7 @@ class KernelSections(RBF):
     def grad_dot(self, x, beta, psi=None):
         if self.normalize == "none":
             return super().grad_dot(x, beta, psi)
-        x = _as_points(x)
+        x = as_points(x)
         kmat = _kernels.gauss_features(x, self.centres_, self.sigma_)
         q = self._density(kmat)
         n = len(self.centres_)
@@ -398,10 +393,10 @@ class RFF(Dictionary):
         self.n_freq, self.bandwidth = int(n_features), float(bandwidth)
 
     def fit(self, x, rng=None):
-        x = _as_points(x)
+        x = as_points(x)
         rng = np.random.default_rng(0) if rng is None else rng
         d = x.shape[1]
-        self.sigma_ = self.bandwidth if self.bandwidth > 0 else float(np.mean(x.std(axis=0)))
+        self.sigma_ = self.bandwidth if self.bandwidth > 0 else mean_std(x)
         self.omega_ = rng.standard_normal((self.n_freq, d)) / self.sigma_
         self.phase_ = rng.uniform(0.0, 2 * np.pi, self.n_freq)
         return self
@@ -411,7 +406,7 @@ class RFF(Dictionary):
         return self.n_freq + 1
 
     def _arg(self, x):
-        return _as_points(x) @ self.omega_.T + self.phase_
+        return as_points(x) @ self.omega_.T + self.phase_
 
     def __call__(self, x):
         arg = self._arg(x)
@@ -449,7 +444,7 @@ class Cosine(Dictionary):
         self.upper = None if upper is None else np.atleast_1d(np.asarray(upper, dtype=float))
 
     def fit(self, x, rng=None):
-        x = _as_points(x)
+        x = as_points(x)
         d = x.shape[1]
         if self.lower is not None and self.upper is not None:
             lo, hi = self.lower, self.upper
@@ -473,7 +468,7 @@ class Cosine(Dictionary):
         # outside the box the basis is continued as constant along the exited axis (x clipped
         # to the box): its normal derivative is then 0, as on the box's faces (Neumann), so a
         # point that left the box is not pushed further out by the mirrored cosines
-        arg = (np.clip(_as_points(x), self.lower_, self.upper_) - self.lower_) * w   # (N, d)
+        arg = (np.clip(as_points(x), self.lower_, self.upper_) - self.lower_) * w   # (N, d)
         ks = np.arange(self.per_axis)
         c = np.cos(arg[:, :, None] * ks)                            # (N, d, K)
         s = -np.sin(arg[:, :, None] * ks) * ks * w[None, :, None]   # d/dx of each factor

@@ -14,158 +14,33 @@ Further estimators register themselves in ``ESTIMATORS`` with the same signature
 
 from __future__ import annotations
 
+import inspect
 import time
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg
-import scipy.linalg.blas
-import scipy.sparse.linalg
 
-from kswgd.core.data import Manifold, TrainingData
-from kswgd.core.dictionaries import Dictionary, _as_points
-from kswgd.core.spectrum import DictionarySpectrum, NystromSpectrum
+from kswgd.core.bandwidths import diffusion_bandwidth, kde_bandwidth, median_distance
+from kswgd.core.data import Manifold, TrainingData, as_points
+from kswgd.core.dictionaries import Dictionary
+from kswgd.core.kde import kde_score
+from kswgd.core.linalg import (
+    MAX_LOCALISATION,
+    dictionary_phi,
+    dirichlet_matrix,
+    localisation,
+    normalise_on_data,
+    reversible_moments,
+    second_moments,
+    select_modes,
+    top_eigenpairs,
+    whitened_eigh,
+    whitener,
+)
+from kswgd.core.spectrum import DictionarySpectrum, NystromSpectrum, Spectrum
 from kswgd.params import ConfigError, choice_error
-
-
-def whitened_eigh(a: np.ndarray, c0: np.ndarray, tol: float = 1e-10, ridge: float = 0.0):
-    """Solve A ξ = θ (C0 + γI) ξ in the whitened basis of C0 (docs/design.md, 'Whitening').
-
-    C0 + γI = U diag(w) Uᵀ; keep w > tol · max(w); W = U_keep diag(w_keep^{−1/2});
-    θ, v = eigh(Wᵀ A W); ξ = W v (so that ξᵀ C0 ξ = I). Returns θ (ascending), Ξ (F, k) and a
-    dict with the kept dimension and the condition number of C0 + γI.
-    """
-    wmat, rec = whitener(c0, tol, ridge)
-    theta, v = scipy.linalg.eigh(wmat.T @ a @ wmat)
-    return theta, wmat @ v, rec
-
-
-def whitener(c0: np.ndarray, tol: float = 1e-10, ridge: float = 0.0):
-    """W = U_keep diag(w_keep^{−1/2}) for C0 + γI = U diag(w) Uᵀ, keeping w > tol · max(w).
-
-    ``ridge`` is a scalar γ (γI) or a matrix added to C0 as is. The recorded condition number
-    is max(w)/min(w) over the kept directions (what the solve works with; ≤ 1/tol)."""
-    w, u = scipy.linalg.eigh(c0 + (ridge * np.eye(len(c0)) if np.isscalar(ridge) else ridge))
-    keep = w > tol * w.max()
-    # over the kept directions only: max/min of the kept w, at most 1/tol (finite)
-    cond = float(w[keep].max() / w[keep].min())
-    return u[:, keep] / np.sqrt(w[keep]), {"kept_dim": int(keep.sum()), "condition_number": cond}
-
-
-def localisation(phi: np.ndarray, top: int = 5) -> np.ndarray:
-    """ℓ_k = Σ of the ``top`` largest φ_k(x_j)² over Σ_j φ_k(x_j)², per column of phi (n, k).
-
-    ≈ top/n for a mode spread evenly over the samples, 1 for a mode carried by ≤ ``top`` points.
-    """
-    p2 = phi**2
-    big = np.partition(p2, len(p2) - top, axis=0)[-top:] if len(p2) > top else p2
-    return big.sum(axis=0) / p2.sum(axis=0)
-
-
-MAX_LOCALISATION = 0.7
-
-
-def _select(lam: np.ndarray, xi: np.ndarray, rank: int, invalid: np.ndarray, *,
-            phi_on_data: Callable[[np.ndarray], np.ndarray] | None = None,
-            max_localisation: float = MAX_LOCALISATION, max_eigenvalue: float = 0.0):
-    """The one mode-selection rule of every estimator.
-
-    Drops the constant mode (λ̂ closest to 0) and invalid modes (counted in ``dropped``); walks
-    the others by increasing λ̂ and drops localised ones, ℓ_k > ``max_localisation`` with ℓ of
-    :func:`localisation` evaluated on the training data by ``phi_on_data(columns)`` (counted
-    in ``localised``; ``max_localisation`` ≥ 1 disables the filter); keeps the first ``rank``.
-    ``max_eigenvalue`` > 0 ranks by threshold instead: every mode with λ̂ ≤ ``max_eigenvalue``,
-    at most ``rank`` of them when ``rank`` > 0 (for a Koopman matrix at lag τ, μ̂ ≥ μ_min is
-    λ̂ ≤ −log(μ_min)/τ). Returns λ̂ (r,), the kept columns of ``xi``, dropped, localised.
-    """
-    const = int(np.argmin(np.abs(np.where(np.isfinite(lam), lam, np.inf))))
-    ok = ~invalid
-    ok[const] = False
-    dropped = int(invalid.sum() - invalid[const])
-    order = np.flatnonzero(ok)[np.argsort(lam[ok], kind="stable")]
-    if max_eigenvalue > 0:
-        order = order[lam[order] <= max_eigenvalue]
-    cap = rank if rank > 0 else len(order)
-    keep: list[int] = []
-    n_localised = 0
-    pos = 0
-    filtering = phi_on_data is not None and max_localisation < 1
-    while len(keep) < cap and pos < len(order):
-        batch = order[pos : pos + cap - len(keep)]
-        pos += len(batch)
-        if filtering:
-            bad = localisation(phi_on_data(batch)) > max_localisation
-            n_localised += int(bad.sum())
-            batch = batch[~bad]
-        keep.extend(int(j) for j in batch)
-    if not keep and n_localised:
-        raise ConfigError(f"all {n_localised} valid modes are localised on a few samples "
-                          f"(localisation > {max_localisation}); use more training data, a "
-                          "wider bandwidth, or max_localisation=1 to keep them")
-    if not keep:
-        raise ConfigError("the estimator found no non-constant mode with a valid eigenvalue")
-    idx = np.array(keep)
-    return lam[idx], xi[:, idx], dropped, n_localised
-
-
-def _dictionary_phi(dictionary: Dictionary, x: np.ndarray, xi: np.ndarray,
-                    block: int = 20000) -> Callable[[np.ndarray], np.ndarray]:
-    """phi_on_data for :func:`_select`: columns ↦ Ψ(x) Ξ[:, columns], in row blocks."""
-    def phi(cols: np.ndarray) -> np.ndarray:
-        return np.vstack([dictionary(x[i : i + block]) @ xi[:, cols]
-                          for i in range(0, len(x), block)])
-    return phi
-
-
-def _normalise(xi: np.ndarray, c0: np.ndarray) -> np.ndarray:
-    """Rescale each ξ_k so that ξ_kᵀ C0 ξ_k = mean over the data of φ_k² = 1 (a ridge in the
-    solve makes ξᵀ(C0 + γI)ξ = 1 instead, which is not the L²(π̂) normalisation). A direction
-    with no mass on the data (ξᵀC0ξ ≤ 0 by rounding: the ridge alone) is left unscaled."""
-    sq = np.einsum("fk,fg,gk->k", xi, c0, xi)
-    return xi / np.sqrt(np.where(sq > 0, sq, 1.0))
-
-
-def second_moments(dictionary: Dictionary, x: np.ndarray, y: np.ndarray | None = None,
-                   block: int = 20000) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """C0 = mean_m ψ(x_m) ψ(x_m)ᵀ and, with y, C1 = mean_m ψ(x_m) ψ(y_m)ᵀ and
-    Cyy = mean_m ψ(y_m) ψ(y_m)ᵀ, accumulated in row blocks."""
-    f = dictionary.n_features
-    c0 = np.zeros((f, f))
-    c1 = None if y is None else np.zeros((f, f))
-    cyy = None if y is None else np.zeros((f, f))
-    for i in range(0, len(x), block):
-        px = dictionary(x[i : i + block])
-        c0 += gram(px)
-        if y is not None:
-            py = dictionary(y[i : i + block])
-            c1 += px.T @ py
-            cyy += gram(py)
-    m = len(x)
-    return c0 / m, (None if c1 is None else c1 / m), (None if cyy is None else cyy / m)
-
-
-def gram(a: np.ndarray) -> np.ndarray:
-    """aᵀa for an (M, F) array through BLAS syrk (half the flops of a GEMM), symmetrised."""
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    upper = scipy.linalg.blas.dsyrk(1.0, a.T, trans=0)  # a.T is Fortran-ordered: no copy
-    return np.triu(upper) + np.triu(upper, 1).T
-
-
-def reversible_moments(dictionary: Dictionary, x: np.ndarray, y: np.ndarray,
-                       block: int = 20000) -> tuple[np.ndarray, np.ndarray]:
-    """C0 = (Ψ_XᵀΨ_X + Ψ_YᵀΨ_Y)/(2M) and A = (Ψ_XᵀΨ_Y + Ψ_YᵀΨ_X)/(2M) from two Gram matrices:
-    with S = Ψ_X + Ψ_Y and Δ = Ψ_X − Ψ_Y, SᵀS = 2M (C0 + A) and ΔᵀΔ = 2M (C0 − A).
-    Costs two syrk (one GEMM's flops) instead of three GEMMs, and C0 − A = ΔᵀΔ/(2M) ⪰ 0."""
-    f = dictionary.n_features
-    ss = np.zeros((f, f))
-    dd = np.zeros((f, f))
-    for i in range(0, len(x), block):
-        px, py = dictionary(x[i : i + block]), dictionary(y[i : i + block])
-        ss += gram(px + py)
-        dd += gram(px - py)
-    m4 = 4.0 * len(x)
-    return (ss + dd) / m4, (ss - dd) / m4
 
 
 def _fit_features(dictionary: Dictionary, x: np.ndarray, rng) -> None:
@@ -186,7 +61,6 @@ def edmd(
     block: int = 20000,
     max_localisation: float = MAX_LOCALISATION,
     max_eigenvalue: float = 0.0,
-    **_ignored,
 ) -> DictionarySpectrum:
     """EDMD on trajectory pairs at lag τ (docs/design.md, estimator ``edmd``).
 
@@ -200,13 +74,13 @@ def edmd(
     polynomial dictionary on 2-D OU, 4 000 pairs). Non-reversible: eig of the whitened C1, real
     parts, with a warning (C0 from x only); a complex-conjugate pair counts once
     (``info['complex_pairs']``). Eigenfunctions are normalised to mean φ² = 1 on the data
-    whatever the ridge; modes are chosen by :func:`_select` (localised modes dropped,
+    whatever the ridge; modes are chosen by :func:`select_modes` (localised modes dropped,
     ``max_localisation``; rank by threshold with ``max_eigenvalue``).
     """
     if not train.has_pairs:
         raise ConfigError("edmd needs trajectory pairs; use 'dirichlet' or 'kde-pairs' for samples")
     t0 = time.perf_counter()
-    x, y = _as_points(train.x), _as_points(train.y)
+    x, y = as_points(train.x), as_points(train.y)
     _fit_features(dictionary, x, rng)
     lam, xi, rec = _edmd_solve(dictionary, x, y, float(train.lag), rank=rank, tol=tol,
                                ridge=ridge, reversible=reversible, c0_mode=c0_mode,
@@ -246,14 +120,14 @@ def _edmd_solve(dictionary: Dictionary, x: np.ndarray, y: np.ndarray, tau: float
         second = vals.imag < -scale
         complex_pairs = int(second.sum())
         mu, xi = vals.real[~second], wmat @ vecs.real[:, ~second]
-    xi = _normalise(xi, c0)
+    xi = normalise_on_data(xi, c0)
     invalid = (mu <= 0) | (mu >= 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = -np.log(mu) / tau if conversion == "log" else (1 - mu) / tau
     # the constant mode has μ̂ ≈ 1 (λ̂ ≈ 0), possibly just above 1: identify it before dropping
     lam = np.where(mu > 0, lam, np.inf)
-    lam, xi, dropped, localised = _select(
-        lam, xi, rank, invalid, phi_on_data=_dictionary_phi(dictionary, x, xi, block),
+    lam, xi, dropped, localised = select_modes(
+        lam, xi, rank, invalid, phi_on_data=dictionary_phi(dictionary, x, xi, block),
         max_localisation=max_localisation, max_eigenvalue=max_eigenvalue)
     rec = {"reversible": reversible, "c0_mode": c0_mode if reversible else "x", "lag": tau,
            "conversion": conversion, "n_train": len(x), "rank": len(lam),
@@ -261,30 +135,6 @@ def _edmd_solve(dictionary: Dictionary, x: np.ndarray, y: np.ndarray, tau: float
            "max_localisation": max_localisation, "max_eigenvalue": max_eigenvalue,
            "complex_pairs": complex_pairs, "tol": tol, **rec}
     return lam, xi, rec
-
-
-def dirichlet_matrix(dictionary: Dictionary, x: np.ndarray,
-                     manifold: Manifold | None = None, block: int | None = None) -> np.ndarray:
-    """D = mean_m Jψ(x_m) Jψ(x_m)ᵀ, (F, F); on a manifold with tangential gradients P_x ∇ψ_j."""
-    m, d = x.shape
-    f = dictionary.n_features
-    out = np.zeros((f, f))
-    if manifold is None:
-        block = block or 20000
-        for i in range(0, m, block):
-            for a in range(d):
-                g = dictionary.partial(x[i : i + block], a)
-                out += g.T @ g
-        return out / m
-    block = block or max(1, 2_000_000 // (f * d))
-    for i in range(0, m, block):
-        xb = x[i : i + block]
-        jac = dictionary.jacobian(xb)                        # (n, F, d), bounded by the block
-        n = len(xb)
-        flat = manifold.tangent(np.repeat(xb, f, axis=0), jac.reshape(n * f, d))
-        g = flat.reshape(n, f, d).transpose(0, 2, 1).reshape(n * d, f)
-        out += g.T @ g
-    return out / m
 
 
 def dirichlet(
@@ -298,7 +148,6 @@ def dirichlet(
     manifold: Manifold | None = None,
     max_localisation: float = MAX_LOCALISATION,
     max_eigenvalue: float = 0.0,
-    **_ignored,
 ) -> DictionarySpectrum:
     """Generator Galerkin from static samples (docs/design.md, estimator ``dirichlet``).
 
@@ -306,18 +155,18 @@ def dirichlet(
     ⟨f, L g⟩_π = E_π[∇f·∇g] restricted to span ψ. Needs neither trajectories nor the score.
     """
     t0 = time.perf_counter()
-    x = _as_points(train.x)
+    x = as_points(train.x)
     _fit_features(dictionary, x, rng)
     c0, _, _ = second_moments(dictionary, x)
     dmat = dirichlet_matrix(dictionary, x, manifold)
     lam, xi, rec = whitened_eigh(dmat, c0, tol, ridge)
     # with a ridge the solve gives ξᵀ(C0 + γI)ξ = 1 and θ = ξᵀDξ; renormalise in L²(π̂) and
     # take the Rayleigh quotient λ̂ = ξᵀDξ / ξᵀC0ξ (both unchanged at γ = 0)
-    xi = _normalise(xi, c0)
+    xi = normalise_on_data(xi, c0)
     lam = np.einsum("fk,fg,gk->k", xi, dmat, xi)
     invalid = lam <= 0
-    lam, xi, dropped, localised = _select(
-        lam, xi, rank, invalid, phi_on_data=_dictionary_phi(dictionary, x, xi),
+    lam, xi, dropped, localised = select_modes(
+        lam, xi, rank, invalid, phi_on_data=dictionary_phi(dictionary, x, xi),
         max_localisation=max_localisation, max_eigenvalue=max_eigenvalue)
     info = {"estimator": "dirichlet", "n_train": len(x), "rank": len(lam),
             "rank_requested": rank, "dropped_modes": dropped, "localised_modes": localised,
@@ -326,63 +175,6 @@ def dirichlet(
             "manifold": manifold.name if manifold is not None else None,
             **dictionary.info(), **rec, "fit_seconds": time.perf_counter() - t0}
     return DictionarySpectrum(lam, info, dictionary=dictionary, coefficients=xi)
-
-
-def kde_bandwidth(x: np.ndarray, rule: str = "silverman") -> float:
-    """A Gaussian-KDE bandwidth b = s̄ · (4 / ((d + 2) n))^{1/(d + q)} (s̄ = mean coordinate std).
-
-    ``rule='silverman'`` (q = 4): Silverman's normal-reference rule, AMISE-optimal for the
-    density. ``rule='score'`` (q = 6): the n^{−1/(d+6)} rate that is AMISE-optimal for the
-    density's gradient (Chacón, Duong & Wand 2011), hence for a score ŝ = ∇p̂/p̂; it is wider
-    (2-D OU, n = 10 000: 0.32 against 0.22), which tames the score's noise at sparse points.
-    Neither is the median rule b² = median ‖x_i − x_j‖², which is so wide that the KDE score is
-    little more than a pull to the mean (docs/design.md, 'The score')."""
-    if rule not in ("silverman", "score"):
-        raise choice_error("KDE bandwidth rule", rule, ["silverman", "score"])
-    x = _as_points(x)
-    n, d = x.shape
-    q = 4 if rule == "silverman" else 6
-    return float(np.mean(x.std(axis=0)) * (4.0 / ((d + 2) * n)) ** (1.0 / (d + q)))
-
-
-def kde_score(points: np.ndarray, samples: np.ndarray, bandwidth: float,
-              block_entries: int = 4_000_000, leave_one_out: bool = False) -> np.ndarray:
-    """Score of the Gaussian KDE p̂(x) ∝ Σ_j exp(−‖x − x_j‖²/(2b²)):
-
-        ŝ(x) = Σ_j k(x, x_j)(x_j − x) / (b² Σ_j k(x, x_j))
-
-    in row blocks (rows rescaled so that far points do not underflow). With
-    ``leave_one_out`` (``points`` must be ``samples``), the score at x_i omits j = i:
-    ŝ₋ᵢ(x_i) = Σ_{j≠i} k_ij (x_j − x_i) / (b² Σ_{j≠i} k_ij). The self term adds 1 to the
-    denominator and nothing to the numerator, so the plain score shrinks towards 0 where x_i has
-    few neighbours (the tails). For an isolated x_i (every k_ij, j ≠ i, underflows) the row is
-    rescaled by exp(min_j‖x_i − x_j‖²/(2b²)) first, which leaves the ratio unchanged: the score
-    points to the nearest samples instead of falling back to 0. Returns (N, d).
-    """
-    from kswgd.core import _kernels
-
-    points, samples = _as_points(points), _as_points(samples)
-    if leave_one_out and points.shape != samples.shape:
-        raise ConfigError("a leave-one-out KDE score needs points == samples")
-    out = np.empty_like(points)
-    step = max(1, block_entries // len(samples))
-    for i in range(0, len(points), step):
-        if leave_one_out:
-            pb = points[i : i + step]
-            kb = _kernels.gauss_features(pb, samples, bandwidth)
-            kb[np.arange(len(pb)), np.arange(i, i + len(pb))] = 0.0
-            tot = kb.sum(axis=1)
-            bad = np.flatnonzero(tot <= np.finfo(float).tiny)   # isolated: all k_ij underflow
-            for r in bad:                   # the leave-one-out kernel, rescaled so its largest
-                d2 = np.sum((samples - pb[r]) ** 2, axis=1)          # entry is 1 (no underflow)
-                d2[i + r] = np.inf
-                kb[r] = np.exp(-(d2 - d2.min()) / (2 * bandwidth**2))
-                tot[r] = kb[r].sum()
-        else:
-            kb = _kernels.gauss_features_rowshift(points[i : i + step], samples, bandwidth)
-            tot = kb.sum(axis=1)
-        out[i : i + step] = (kb @ samples / tot[:, None] - points[i : i + step])
-    return out / bandwidth**2
 
 
 def sphere_exp(x: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -417,7 +209,11 @@ def kde_pairs(
     leave_one_out: bool = True,
     step: str = "auto",
     manifold: Manifold | None = None,
-    **params,
+    tol: float = 1e-10,
+    ridge: float = 0.0,
+    conversion: str = "log",
+    max_localisation: float = MAX_LOCALISATION,
+    max_eigenvalue: float = 0.0,
 ) -> DictionarySpectrum:
     """Synthetic Langevin pairs from static samples, then ``edmd`` (docs/design.md, ``kde-pairs``).
 
@@ -434,13 +230,14 @@ def kde_pairs(
     Error budget (tests/test_verify.py): an O(τ) bias of the one-step Euler pair (and of the
     retraction, ≈ 4τ relative on the circle, removed by the geodesic step), plus the KDE score's
     error, which does not average out over ``repeats`` (each sample keeps its score).
-    Remaining parameters go to :func:`edmd`.
+    ``tol``, ``ridge``, ``conversion``, ``max_localisation`` and ``max_eigenvalue`` go to
+    :func:`edmd`.
     """
     from kswgd.core.data import move
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(0) if rng is None else rng
-    x = _as_points(train.x)
+    x = as_points(train.x)
     if step not in ("auto", "retract", "geodesic"):
         raise choice_error("kde-pairs step", step, ["auto", "retract", "geodesic"])
     unit_sphere = _is_unit_sphere(manifold, x)
@@ -460,7 +257,9 @@ def kde_pairs(
     else:
         y = move(xs, dx, manifold)
     pairs = TrainingData(xs, y, lag=lag)
-    spec = edmd(pairs, dictionary, rank=rank, rng=rng, **params)
+    spec = edmd(pairs, dictionary, rank=rank, rng=rng, tol=tol, ridge=ridge,
+                conversion=conversion, max_localisation=max_localisation,
+                max_eigenvalue=max_eigenvalue)
     spec.info.update(estimator="kde-pairs", kde_bandwidth=b,
                      kde_bandwidth_rule="given" if kde_bandwidth_value > 0 else kde_rule,
                      leave_one_out=leave_one_out, step=step,
@@ -468,19 +267,6 @@ def kde_pairs(
                      manifold=manifold.name if manifold is not None else None,
                      fit_seconds=time.perf_counter() - t0)
     return spec
-
-
-def diffusion_bandwidth(x: np.ndarray, intrinsic_dim: int | None = None) -> float:
-    """The default diffusion-map bandwidth s = σ̄ · n^{−1/(m + 6)}.
-
-    σ̄ = mean coordinate std of the samples, n = their number, m = the intrinsic dimension
-    (d in R^d). n^{−1/(m+6)} balances the O(s²) bias of the α = ½ graph generator against its
-    O(n^{−1/2} s^{−(m/2+1)}) variance. On OU with n = 3 000 it gives s = 0.32 (docs/design.md:
-    s = 0.3 → λ̂ = 1.04, 1.96, 2.73; s = 0.1 adds spurious near-zero modes).
-    """
-    x = _as_points(x)
-    m = x.shape[1] if intrinsic_dim is None else int(intrinsic_dim)
-    return float(np.mean(x.std(axis=0)) * len(x) ** (-1.0 / (m + 6)))
 
 
 def circle_dmap_limit(k: np.ndarray | int, s: float) -> np.ndarray:
@@ -497,31 +283,6 @@ def circle_dmap_limit(k: np.ndarray | int, s: float) -> np.ndarray:
     return 2.0 * (1.0 - mu) / s**2
 
 
-def top_eigenpairs(s: np.ndarray, k: int, rng: np.random.Generator | None = None,
-                   solver: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
-    """The k largest eigenpairs of a symmetric n × n matrix by a partial eigensolver.
-
-    solver="eigsh" (ARPACK Lanczos, seeded start vector), "subset" (LAPACK eigh with
-    subset_by_index) or "auto" (subset for n ≤ 600, else eigsh: at n = 1 500 the LAPACK subset
-    solver took 10 s against 1 s for eigsh on the 2-core machine). Returns μ descending,
-    eigenvectors (n, k) and the solver used.
-    """
-    n = len(s)
-    k = min(k, n - 1)
-    if solver == "auto":
-        solver = "subset" if n <= 600 else "eigsh"
-    if solver == "subset":
-        mu, u = scipy.linalg.eigh(s, subset_by_index=[n - k, n - 1])
-    elif solver == "eigsh":
-        rng = np.random.default_rng(0) if rng is None else rng
-        ncv = min(n, max(2 * k + 1, 40))       # a wider Krylov space converges faster here
-        mu, u = scipy.sparse.linalg.eigsh(s, k=k, which="LA", v0=rng.standard_normal(n), ncv=ncv)
-    else:
-        raise choice_error("eigensolver", solver, ["auto", "eigsh", "subset"])
-    order = np.argsort(-mu)
-    return mu[order], u[:, order], solver
-
-
 def diffusion_map(
     train: TrainingData,
     dictionary: Dictionary | None = None,
@@ -535,7 +296,6 @@ def diffusion_map(
     max_eigenvalue: float = 0.0,
     self_loops: bool = False,
     manifold: Manifold | None = None,
-    **_ignored,
 ) -> NystromSpectrum:
     """Diffusion maps with α = ½ (DMPS, Li & Marzouk; docs/design.md, ``diffusion-map``).
 
@@ -563,7 +323,7 @@ def diffusion_map(
     the circle and S², ≤ 0.41 for λ_1..λ_8 on 1-D and 2-D OU over three seeds (the Hermite
     modes are largest at the extreme samples), while the spurious ones sit at ℓ ≥ 0.78. A mode
     that mixes a tail point with a genuine one (ℓ between) is kept: the filter only removes what
-    is clearly not a mode. The filter is the one rule of every estimator (:func:`_select`).
+    is clearly not a mode. The filter is the one rule of every estimator (:func:`select_modes`).
     A sample with no neighbour within reach of the kernel (its row of K is 0) has no edge: it
     is left out of the graph and counted in ``info['isolated_samples']``.
 
@@ -575,7 +335,7 @@ def diffusion_map(
     t0 = time.perf_counter()
     from kswgd.core import _kernels
 
-    x = _as_points(train.x)
+    x = as_points(train.x)
     n = len(x)
     s = float(bandwidth) if bandwidth > 0 else diffusion_bandwidth(
         x, manifold.intrinsic_dim if manifold is not None else None)
@@ -618,7 +378,7 @@ def diffusion_map(
     del kmat
     lam = 2.0 * (1.0 - mu) / s**2
     invalid = (mu <= 0) | (mu >= 1)
-    lam, phi, dropped, n_localised = _select(
+    lam, phi, dropped, n_localised = select_modes(
         lam, phi, rank, invalid, phi_on_data=lambda cols: phi[:, cols],
         max_localisation=max_localisation, max_eigenvalue=max_eigenvalue)
     mu_kept = 1.0 - 0.5 * s**2 * lam
@@ -634,15 +394,6 @@ def diffusion_map(
             "manifold": manifold.name if manifold is not None else None,
             "fit_seconds": time.perf_counter() - t0}
     return NystromSpectrum(lam, info, points=x.copy(), weights=weights, bandwidth=s)
-
-
-def median_distance(x: np.ndarray, max_points: int = 4000) -> float:
-    """The median heuristic: median_{i≠j} ‖x_i − x_j‖ over the samples (all ordered pairs; the
-    first ``max_points`` samples when there are more, a deterministic subset)."""
-    from scipy.spatial.distance import pdist
-
-    x = _as_points(x)[:max_points]
-    return float(np.median(pdist(x)))
 
 
 def kernel_edmd(
@@ -661,7 +412,6 @@ def kernel_edmd(
     max_localisation: float = MAX_LOCALISATION,
     max_eigenvalue: float = 0.0,
     manifold: Manifold | None = None,
-    **_ignored,
 ) -> DictionarySpectrum:
     """Kernel EDMD in sample space (the KSWGD paper's estimator; estimator ``kernel-edmd``).
 
@@ -698,7 +448,7 @@ def kernel_edmd(
         raise ConfigError("kernel-edmd needs trajectory pairs; use 'kde-pairs' or 'dirichlet' "
                           "for samples")
     t0 = time.perf_counter()
-    x, y = _as_points(train.x), _as_points(train.y)
+    x, y = as_points(train.x), as_points(train.y)
     med = median_distance(x)
     eps = float(bandwidth) if bandwidth > 0 else bandwidth_factor * med
     dic = KernelSections(eps, normalize=normalize).fit(x)
@@ -733,54 +483,25 @@ def oracle(
     n_basis: int = 0,
     grid: int = 0,
     tol: float = 1e-10,
-    **_ignored,
-):
-    """Exact spectrum of the dataset's generator (LAWGD; docs/design.md, estimator ``oracle``).
+) -> Spectrum:
+    """The exact spectrum the dataset declares (LAWGD; docs/design.md, estimator ``oracle``).
 
-    Dispatch on ``dataset``: ``gaussian`` → tensor Hermite functions; ``circle``/``semicircle``
-    → Fourier modes; ``sphere`` → Galerkin on polynomials of degree ≤ ``degree`` with an exact
-    sphere quadrature (λ = l(l+1) to rounding); otherwise a known log-density with d ≤ 2 →
-    Dirichlet-form Galerkin D ξ = λ C0 ξ on ``n_basis`` cosines per axis (0: 160 in 1-D, 28 in
-    2-D) with a ``grid``-point midpoint rule per axis (0: 4 000 in 1-D, 160 in 2-D) over a box
-    holding π's mass. Training data are not used.
+    Reads ``dataset.exact_spectrum(rank, degree=, n_basis=, grid=, tol=)``: closed-form modes
+    where known (Hermite, Fourier), else a quadrature Galerkin (the sphere's polynomials of
+    degree ≤ ``degree``; a known log-density in d ≤ 2: ``n_basis`` cosines per axis on a
+    ``grid``-point midpoint rule, see :mod:`kswgd.core.exact`). Training data are not used.
     """
-    from kswgd.core import oracle as orc
-
     if dataset is None:
         raise ConfigError("the oracle estimator needs the dataset (pass dataset=...)")
     t0 = time.perf_counter()
-    name, d = dataset.name, dataset.dim
-    info: dict = {"estimator": "oracle", "system": name}
-    if name == "gaussian":
-        spec = orc.hermite_spectrum(d, rank)
-        info.update(method="hermite", F=None, kept_dim=None, condition_number=1.0)
-    elif name in ("circle", "semicircle"):
-        spec = orc.fourier_spectrum(rank, semicircle=name == "semicircle")
-        info.update(method="fourier", F=None, kept_dim=None, condition_number=1.0)
-    else:
-        if name == "sphere":
-            if (degree + 1) ** 2 - 1 < rank:
-                raise ConfigError(f"oracle on the sphere: degree {degree} gives fewer than "
-                                  f"{rank} modes")
-            dic, c0, dmat = orc.sphere_galerkin(degree, dataset.manifold)
-            info.update(method="sphere-galerkin", degree=degree)
-        elif dataset.manifold is None and d <= 2 and dataset.log_density is not None:
-            per_axis = n_basis or (160 if d == 1 else 28)
-            n_grid = grid or (4000 if d == 1 else 160)
-            lo, hi = orc.mass_box(dataset)
-            dic, c0, dmat = orc.grid_galerkin(dataset.log_density, lo, hi, per_axis, n_grid)
-            info.update(method="grid-galerkin", n_basis=per_axis, grid=n_grid,
-                        box=[lo.tolist(), hi.tolist()])
-        else:
-            raise ConfigError(f"no oracle spectrum for dataset {name!r} (needs a known spectrum, "
-                              "or a log-density in d <= 2 without a manifold)")
-        lam, xi, rec = whitened_eigh(dmat, c0, tol)
-        lam, xi, dropped, _ = _select(lam, xi, rank, lam <= 0)
-        spec = DictionarySpectrum(lam, {}, dictionary=dic, coefficients=xi)
-        info.update(**dic.info(), **rec, dropped_modes=dropped)
-    info.setdefault("dropped_modes", 0)
-    info.update(rank=spec.rank, rank_requested=rank, fit_seconds=time.perf_counter() - t0)
-    spec.info = info
+    spec = dataset.exact_spectrum(rank, degree=degree, n_basis=n_basis, grid=grid, tol=tol)
+    if spec is None:
+        raise ConfigError(f"no oracle spectrum for dataset {dataset.name!r} (it declares no "
+                          "exact spectrum: needs a known one, or a log-density in d <= 2 "
+                          "without a manifold)")
+    spec.info = {"estimator": "oracle", "system": dataset.name, **spec.info}
+    spec.info.setdefault("dropped_modes", 0)
+    spec.info.update(rank=spec.rank, rank_requested=rank, fit_seconds=time.perf_counter() - t0)
     return spec
 
 
@@ -791,8 +512,21 @@ ESTIMATORS: dict[str, Callable] = {"edmd": edmd, "dirichlet": dirichlet,
                                   "kernel-edmd": kernel_edmd}
 
 
-def estimate(name: str, train: TrainingData, dictionary: Dictionary | None, **params):
-    """Fit the estimator ``name`` (a key of ESTIMATORS) to the training data."""
+def estimate(name: str, train: TrainingData | None, dictionary: Dictionary | None, **params):
+    """Fit the estimator ``name`` (a key of ESTIMATORS) to the training data.
+
+    A keyword the estimator does not take is a one-line ConfigError naming the ones it does."""
     if name not in ESTIMATORS:
         raise choice_error("estimator", name, ESTIMATORS)
-    return ESTIMATORS[name](train, dictionary, **params)
+    fn = ESTIMATORS[name]
+    sig = inspect.signature(fn)
+    try:
+        sig.bind(train, dictionary, **params)
+    except TypeError:
+        unknown = sorted(set(params) - set(sig.parameters))
+        if not unknown:
+            raise
+        known = list(sig.parameters)[2:]
+        raise ConfigError(f"estimator {name!r} takes no parameter {', '.join(map(repr, unknown))}"
+                          f"; it takes: {', '.join(known)}") from None
+    return fn(train, dictionary, **params)

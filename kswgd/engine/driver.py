@@ -4,31 +4,51 @@
 the step choice and the repetitions as a dependency graph on an executor
 (:mod:`kswgd.engine.executors`), skips runs whose manifest exists, and stores each result
 atomically with its manifest last. A worker lost mid-run is resubmitted once
-(:data:`ATTEMPTS`), then its run is stored as failed with the reason; the sweep goes on.
+(:data:`ATTEMPTS`), then its run is stored as failed with the reason; a task still running
+:data:`GRACE` seconds after its time limit is stopped (its worker killed, where the executor can)
+and stored as failed; the sweep goes on. One sweep at a time writes a folder
+(:func:`folder_lock`); Ctrl-C and SIGTERM stop it, resumable (:class:`SweepInterrupted`).
 """
 
 from __future__ import annotations
 
 import heapq
+import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from kswgd.engine import store
-from kswgd.engine.execute import RunResult, failed_result, floor_record, run_task, skipped_result
+from kswgd.engine.execute import (
+    Interrupted,
+    RunResult,
+    failed_result,
+    floor_record,
+    over_time,
+    run_task,
+    skipped_result,
+)
 from kswgd.engine.executors import SerialExecutor
 from kswgd.engine.plan import MethodPlan, Plan, plan_suite
 from kswgd.engine.spec import RunSpec
 from kswgd.engine.steps import StepSearch, choose_step
 from kswgd.engine.suite import Suite
+from kswgd.params import ConfigError
 
 #: How many times a task is submitted before a lost worker makes it a failed run.
 ATTEMPTS = 2
+
+#: Seconds past its time limit after which the driver stops a task that has not returned (the
+#: run's own check between steps gets them first).
+GRACE = 2.0
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -98,8 +118,9 @@ class Driver:
     reason."""
 
     def __init__(self, out: Path, plan: Plan, log: Callable[[str], None], executor=None,
-                 progress=None):
+                 progress=None, time_limit: float | None = None):
         self.out, self.plan, self.log = Path(out), plan, log
+        self.time_limit = time_limit
         self.executor = executor if executor is not None else SerialExecutor()
         self.progress = progress if progress is not None else LogProgress(log)
         self.finished: set[str] = set()
@@ -222,13 +243,20 @@ class Driver:
         if task.kind == "run" and task.attempts == 1:
             self.progress.started(task.desc)
         fut = self.executor.submit(run_task, task.kind, task.spec, self.executor.threads,
-                                   self.executor.describe())
+                                   self.executor.describe(), self.time_limit)
         self._inflight[fut] = task
 
-    def _complete(self, task: Task, fut: Future) -> None:
+    def _complete(self, task: Task, fut: Future | None, over: str | None = None) -> None:
+        """Store a task's result, or (``over``: the reason) its failure by the time limit."""
         try:
-            result = fut.result()
-        except Exception as err:  # noqa: BLE001 - a lost worker, not a failing run
+            if over is not None:
+                result = (failed_result(task.spec, over) if task.kind == "run"
+                          else floor_record(task.spec, "failed", over))
+            else:
+                result = fut.result()
+        except Interrupted:
+            raise
+        except BaseException as err:  # noqa: BLE001 - a lost worker, not a failing run
             why = f"{type(err).__name__}: {err}".strip(": ")
             if task.attempts < ATTEMPTS:
                 self.log(f"  {task.desc}: worker lost ({why}); submitted again")
@@ -262,15 +290,41 @@ class Driver:
                 if alone and self._inflight:
                     break
                 self._submit(heapq.heappop(self._queue)[2])
-            done, _ = wait(list(self._inflight), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(self._inflight), timeout=self._next_deadline(),
+                           return_when=FIRST_COMPLETED)
             for fut in sorted(done, key=lambda f: self._inflight[f].priority):
                 self._complete(self._inflight.pop(fut), fut)
+            self._stop_overdue()
         return [rid for i in sorted(self.ids) for rid in self.ids[i]]
+
+    def _left(self, fut: Future) -> float:
+        """Seconds a task in flight has left before the driver stops it: its time limit and
+        :data:`GRACE` from when its worker began it."""
+        return self.time_limit + GRACE - self.executor.elapsed(fut)
+
+    def _next_deadline(self) -> float | None:
+        """Seconds to wait before looking for overdue tasks (None: no limit, or no way to stop
+        a task on this executor). At most 1 s: a task's clock starts in its worker."""
+        if self.time_limit is None or not hasattr(self.executor, "stop") or not self._inflight:
+            return None
+        return min(1.0, max(0.0, min(self._left(f) for f in self._inflight)))
+
+    def _stop_overdue(self) -> None:
+        """Stop every in-flight task past its time limit and :data:`GRACE`; store each failed
+        with the step it had reached."""
+        if self._next_deadline() is None:
+            return
+        for fut, task in sorted(self._inflight.items(), key=lambda kv: kv[1].priority):
+            if not fut.done() and self._left(fut) <= 0:
+                step = self.executor.stop(fut)
+                del self._inflight[fut]
+                self._complete(task, None, over_time(self.time_limit,
+                                                     step if task.kind == "run" else None))
 
 
 def clean_partial(out: Path) -> int:
     """Remove the temporary files a killed process left behind (names ``.*.tmp``); returns how
-    many. One driver per results folder: another live driver's temporary files would go too."""
+    many. Called under :func:`folder_lock`: no other driver is writing the folder."""
     n = 0
     for path in Path(out).rglob(".*.tmp"):
         path.unlink(missing_ok=True)
@@ -278,9 +332,71 @@ def clean_partial(out: Path) -> int:
     return n
 
 
+_HELD: dict[Path, list] = {}  # folder -> [open lock file, depth] held by this process
+
+
+@contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.lock`` exclusively (``fcntl.flock``) while a sweep writes ``out``: one sweep
+    per folder. The kernel releases the lock when this process ends, however it ends (the file
+    stays, with the last holder's pid). Re-entrant within one process. ConfigError naming the
+    holder's pid when another process holds it."""
+    import fcntl
+
+    out = store.check_out(out, create=True).resolve()
+    if out in _HELD:
+        _HELD[out][1] += 1
+    else:
+        fh = open(out / ".lock", "a+")  # noqa: SIM115 - held open for the sweep
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            pid = fh.read().strip() or "unknown"
+            fh.close()
+            raise ConfigError(f"results folder {out} is in use by another kswgd run (pid {pid}); "
+                              "wait for it to end or give another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        _HELD[out] = [fh, 1]
+    try:
+        yield
+    finally:
+        _HELD[out][1] -= 1
+        if not _HELD[out][1]:
+            _HELD.pop(out)[0].close()  # closing the file releases the lock
+
+
+@contextmanager
+def stop_signals() -> Iterator[None]:
+    """While a sweep runs in the main thread, Ctrl-C and SIGTERM raise :class:`Interrupted` (a
+    genuine stop, unlike a KeyboardInterrupt raised by plug-in code). A signal this process
+    ignores (SIGINT in a background job) stays ignored; the previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    old = {}
+    for sig, default in ((signal.SIGINT, signal.default_int_handler),
+                         (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(sig) is default:
+            old[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, prev in old.items():
+            signal.signal(sig, prev)
+
+
 def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = None,
               datasets: list[str] | None = None, methods: list[str] | None = None,
-              executor=None, progress: Callable[[int], object] | None = None) -> list[str]:
+              executor=None, progress: Callable[[int], object] | None = None,
+              time_limit: float | None = None) -> list[str]:
     """Run every planned run of the suite not already finished in ``out``.
 
     ``executor`` (:mod:`kswgd.engine.executors`; default: serial in this process, one thread per
@@ -288,27 +404,31 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
     display (``started/finished/skipped/grow/close``, e.g.
     :class:`kswgd.reports.progress.Progress`);
     without it each run is one ``log`` line. Returns the run ids of the suite's repetitions
-    (finished before or now; pilots excluded). Bad names and an unwritable ``out`` raise
-    ConfigError before anything runs; Ctrl-C stops the workers and raises
-    :class:`SweepInterrupted` with the count of finished runs.
+    (finished before or now; pilots excluded). ``time_limit`` (seconds per run; default the
+    suite's ``time_limit``) is not part of any run's identity. Bad names, an unwritable ``out``
+    and a folder another sweep holds (:func:`folder_lock`) raise ConfigError before anything
+    runs; Ctrl-C or SIGTERM stops the workers and raises :class:`SweepInterrupted` with the
+    count of finished runs.
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     plan = plan_suite(suite, datasets, methods)
     out = store.check_out(out, create=True)
-    clean_partial(out)
-    driver = Driver(out, plan, log, executor)
-    if progress is not None:
-        driver.progress = progress(plan.n_planned)
-    try:
-        return driver.run()
-    except KeyboardInterrupt:
-        driver.executor.close(wait=False)
-        raise SweepInterrupted(_count_finished(out, plan, driver.finished),
-                               plan.n_planned + driver.extra) from None
-    finally:
-        driver.progress.close()
-        if executor is None:
-            driver.executor.close()
+    limit = suite.time_limit if time_limit is None else float(time_limit)
+    with folder_lock(out), stop_signals():
+        clean_partial(out)
+        driver = Driver(out, plan, log, executor, time_limit=limit)
+        if progress is not None:
+            driver.progress = progress(plan.n_planned)
+        try:
+            return driver.run()
+        except KeyboardInterrupt:
+            driver.executor.close(wait=False)
+            raise SweepInterrupted(_count_finished(out, plan, driver.finished),
+                                   plan.n_planned + driver.extra) from None
+        finally:
+            driver.progress.close()
+            if executor is None:
+                driver.executor.close()
 
 
 def _count_finished(out: Path, plan: Plan, reached: set[str]) -> int:

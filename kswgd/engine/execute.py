@@ -6,9 +6,12 @@ same kind of function for the noise and data floors. :func:`run_task` is what an
 worker calls: it pins the thread counts, checks the code fingerprint and runs one of the two.
 
 Time: ``fit_seconds`` for ``setup``, then the sampler's cumulative step time at each
-checkpoint; metric evaluation and health checks are excluded from both. A run that raises,
-produces NaN/inf or diverges, and a metric that fails, are results with status "failed" and
-the reason.
+checkpoint; metric evaluation and health checks are excluded from both. A run that raises
+(anything plug-in code raises: SystemExit, a KeyboardInterrupt that is no Ctrl-C, any
+BaseException), produces NaN/inf or diverges, a metric that fails, and a run whose time limit
+passes before one of its steps, are results with status "failed" and the reason. Only
+:class:`Interrupted` (a real Ctrl-C or SIGTERM, raised by the driver's signal handler) stops
+the sweep.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from kswgd import registry
 from kswgd.core.health import AWAY_FACTOR, DISTINCT_RESOLUTION, health
 from kswgd.core.metrics import evaluate, metric_info, noise_floor
 from kswgd.engine import store
+from kswgd.engine.executors import report_step
 from kswgd.engine.provenance import environment, git_commit
 from kswgd.engine.spec import RunSpec, code_fingerprint
 from kswgd.engine.target import rng_for, target_for
@@ -34,6 +38,38 @@ from kswgd.sampler import Checkpoint, run_sampler
 
 #: A run is declared diverged when a particle leaves this multiple of the reference's extent.
 DIVERGENCE_FACTOR = 1e3
+
+
+class Interrupted(KeyboardInterrupt):
+    """A genuine stop request to this process (Ctrl-C, SIGTERM), raised by the driver's signal
+    handler: it ends the sweep, unlike a KeyboardInterrupt raised by plug-in code."""
+
+
+class TimeLimitExceeded(Exception):
+    """A run's time limit passed (raised before the step that would have started late)."""
+
+
+def over_time(limit: float, step: int | None) -> str:
+    """The reason stored for a run stopped by its time limit at ``step`` (0: during setup)."""
+    where = ("computing the floors" if step is None else "during setup" if step == 0
+             else f"at step {step}")
+    return f"exceeded the time limit of {limit:g} s {where}"
+
+
+class _Clocked:
+    """The sampler as :func:`run_sampler` sees it: before each step k it reports k
+    (:func:`report_step`, read by a driver that stops the worker) and raises
+    :class:`TimeLimitExceeded` once ``deadline`` (time.monotonic) has passed."""
+
+    def __init__(self, sampler, limit: float | None, deadline: float | None):
+        self.sampler, self.limit, self.deadline, self.k = sampler, limit, deadline, 0
+
+    def step(self, x, rng):
+        self.k += 1
+        report_step(self.k)
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeLimitExceeded(over_time(self.limit, self.k))
+        return self.sampler.step(x, rng)
 
 
 @dataclass
@@ -84,19 +120,24 @@ def failed_result(spec: RunSpec, reason: str) -> RunResult:
                      _manifest(spec, "failed", reason))
 
 
-def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None) -> RunResult:
-    """Run one spec and return its result; never raises on a failing sampler or metric: the
-    failure is the result's status and reason. Writes nothing."""
-    target = target_for(spec)
-    sampler = registry.get_sampler(spec.method, **spec.method_kw)
+def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
+            time_limit: float | None = None) -> RunResult:
+    """Run one spec and return its result; never raises on a failing sampler or metric, or on
+    anything plug-in code raises or exits with: the failure is the result's status and reason.
+    Only :class:`Interrupted` passes. ``time_limit`` (seconds from the call) is checked before
+    every step. Writes nothing."""
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    report_step(0)
     manifest = _manifest(spec, "ok", None)
-    manifest.update(dataset_key=spec.dataset_key, reference_hash=target.reference_hash)
     rows: list[dict] = []
     keep: dict[str, np.ndarray] = {}
     state = {"fit_seconds": np.nan}
     rep = spec.repetition
-    x = None
+    sampler = None
     try:
+        target = target_for(spec)
+        sampler = registry.get_sampler(spec.method, **spec.method_kw)
+        manifest.update(dataset_key=spec.dataset_key, reference_hash=target.reference_hash)
         train = target.data_for(spec.data_kind, rep, spec.n_train)
         manifest["data_hash"] = store.array_hash(train.x, train.y) if train else None
         tree, spacing = target.health_index(rep, spec.n_train)
@@ -125,22 +166,37 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None) -> RunRe
         sampler.setup(target.dataset, train, rng)
         state["fit_seconds"] = time.perf_counter() - t0
         record(Checkpoint(0, x, 0.0, np.nan))
-        x = run_sampler(sampler, x, spec.n_steps, rng, record, at=set(spec.checkpoints),
-                        bound=DIVERGENCE_FACTOR * target.extent)
+        x = run_sampler(_Clocked(sampler, time_limit, deadline), x, spec.n_steps, rng, record,
+                        at=set(spec.checkpoints), bound=DIVERGENCE_FACTOR * target.extent)
         keep["particles"] = np.array(x, dtype=np.float64)
-    except Exception as err:  # a failing run is a result, not a crash of the sweep
+    except Interrupted:
+        raise
+    except BaseException as err:  # noqa: BLE001 - a failing run is a result, not a crash
         manifest["status"] = "failed"
-        manifest["reason"] = f"{type(err).__name__}: {err}"
+        manifest["reason"] = failure_reason(err)
         manifest["traceback"] = traceback.format_exc(limit=6)
         log(f"    failed: {manifest['reason']}")
     manifest["fit_seconds"] = state["fit_seconds"]
     manifest["sample_seconds"] = rows[-1]["seconds"] if rows else None
     try:
-        manifest["fit_info"] = sampler.fit_info() if manifest["status"] == "ok" else {}
+        manifest["fit_info"] = (sampler.fit_info()
+                                if sampler is not None and manifest["status"] == "ok" else {})
     except Exception:  # noqa: BLE001 - fit info is optional
         manifest["fit_info"] = {}
     frame = _frame(spec, rows, manifest["status"], manifest["reason"])
     return RunResult(spec, frame, keep, manifest)
+
+
+def failure_reason(err: BaseException) -> str:
+    """``Type: message`` of what a run raised; a time limit is its message alone, and an exit
+    from plug-in code says so (SystemExit carries a status, not a message)."""
+    if isinstance(err, TimeLimitExceeded):
+        return str(err)
+    if isinstance(err, SystemExit):
+        return f"SystemExit: plug-in code exited (status {err.code!r})"
+    if isinstance(err, KeyboardInterrupt):
+        return "KeyboardInterrupt raised by plug-in code (no Ctrl-C arrived)"
+    return f"{type(err).__name__}: {err}"
 
 
 def floor_record(spec: RunSpec, status: str = "ok", reason: str | None = None) -> dict:
@@ -182,8 +238,10 @@ def compute_floors(spec: RunSpec) -> dict:
             for m, v in evaluate(names, x[np.sort(pick)], target.ctx).items():
                 values[m].append(v)
         rec["data"] = {m: [float(np.mean(v)), float(np.std(v))] for m, v in values.items()}
-    except Exception as err:  # a failing floor is a result too
-        rec.update(status="failed", reason=f"{type(err).__name__}: {err}")
+    except Interrupted:
+        raise
+    except BaseException as err:  # noqa: BLE001 - a failing floor is a result too
+        rec.update(status="failed", reason=failure_reason(err))
     return rec
 
 
@@ -221,14 +279,15 @@ def code_mismatch(spec) -> str | None:
             f"(install the same kswgd version and plug-ins on every worker)")
 
 
-def run_task(kind: str, spec, threads: int, backend: dict):
+def run_task(kind: str, spec, threads: int, backend: dict, time_limit: float | None = None):
     """Compute one task where it is called (a worker or the driver) and return it, writing
-    nothing: ``kind`` "run" gives a RunResult, "floor" a floor record (dict)."""
+    nothing: ``kind`` "run" gives a RunResult, "floor" a floor record (dict). A run's
+    ``time_limit`` is checked between its steps (see :func:`execute`)."""
     record = pin_threads(threads)
     why = code_mismatch(spec)
     if kind == "floor":
         return floor_record(spec, "failed", why) if why else compute_floors(spec)
-    res = failed_result(spec, why) if why else execute(spec)
+    res = failed_result(spec, why) if why else execute(spec, time_limit=time_limit)
     res.manifest["threads"] = record
     res.manifest["backend"] = {**backend, "host": socket.gethostname(), "pid": os.getpid()}
     return res

@@ -2,7 +2,7 @@
 
 :func:`plan_suite` checks every dataset, method, parameter and metric name, matches each
 sampler's declared needs against each dataset (:func:`kswgd.registry.incompatibility`) and each
-metric's (:func:`kswgd.core.metrics.metric_unavailable`), and builds the immutable
+metric's (:func:`kswgd.core.metrics.expand`), and builds the immutable
 :class:`~kswgd.engine.spec.RunSpec` of every run: one :class:`MethodPlan` per (dataset entry,
 method entry). Nothing is computed or written.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from kswgd import registry
-from kswgd.core.metrics import DEFAULT_METRICS, METRICS, metric_unavailable
+from kswgd.core.metrics import expand
 from kswgd.engine.spec import KEEP_PARTICLES, PILOT_REPETITION, RunSpec, code_fingerprint
 from kswgd.engine.suite import DatasetEntry, Suite
 from kswgd.params import ConfigError, choice_error
@@ -70,30 +70,6 @@ def _params_for(entry: DatasetEntry, name: str, params: dict, label: str) -> dic
     return {**params, **entry.method_params.get(label, entry.method_params.get(name, {}))}
 
 
-def _resolve_metrics(entry: DatasetEntry, dataset, others: set[str]) -> tuple[list, dict]:
-    """The metrics of a dataset entry and those skipped with their reason. "default" gives
-    the default metrics this dataset supports, "all" every one; an explicit name that cannot
-    be computed here is skipped with the reason; a name known nowhere is a ConfigError."""
-    task = list(dataset.task_metrics())
-    known = set(METRICS) | set(task) | others
-    out, skipped = [], {}
-    for name in entry.budget["metrics"]:
-        if name in ("default", "all"):
-            pool = (list(DEFAULT_METRICS) if name == "default" else list(METRICS)) + task
-            out += [m for m in pool if metric_unavailable(m, dataset) is None]
-            continue
-        if name not in known | {"default", "all"}:
-            raise choice_error(f"metric for dataset {entry.name!r}", name, known)
-        why = (metric_unavailable(name, dataset) if name in METRICS
-               else None if name in task
-               else f"{name} is not a task metric of dataset {dataset.name!r}")
-        if why:
-            skipped[name] = why
-        else:
-            out.append(name)
-    return list(dict.fromkeys(out)), skipped
-
-
 def plan_suite(suite: Suite, datasets: list[str] | None = None,
                methods: list[str] | None = None) -> Plan:
     """Check a suite (and the --dataset/--method filters) and build every run spec.
@@ -109,7 +85,7 @@ def plan_suite(suite: Suite, datasets: list[str] | None = None,
     for entry in entries:
         dataset = instances[suite.datasets.index(entry)]
         b = entry.budget
-        metrics, skipped = _resolve_metrics(entry, dataset, task_names)
+        metrics, skipped = expand(b["metrics"], dataset, others=task_names)
         if b["keep_particles"] not in KEEP_PARTICLES:
             raise choice_error("keep_particles", b["keep_particles"], KEEP_PARTICLES)
         pilot_steps = int(b["pilot_steps"]) or int(b["n_steps"])

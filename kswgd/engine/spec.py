@@ -3,8 +3,9 @@
 A spec is built once, when a suite is planned (:func:`kswgd.engine.plan.plan_suite`), and every
 reader works from it or from its flat columns (:meth:`RunSpec.columns`): the runner executes
 it, the store writes its columns into every row, the leaderboard, plots, publish and compare
-group by those columns. Nothing downstream re-derives "is this a pilot", the label, the floor
-file name or which metrics may be negative: they are here.
+group by those columns. Nothing downstream re-derives "is this a pilot", the label or the floor
+file name: they are here (what a metric is, e.g. whether it may be negative, is its record in
+:mod:`kswgd.core.metrics`).
 
 Run identity
 ------------
@@ -26,14 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from kswgd.core.metrics import UNBIASED
-
 #: Repetition index of the step-size pilot runs (they have their own seeds).
 PILOT_REPETITION = -1
-
-#: Metrics whose estimates are unbiased U-statistics: their value for exact draws of π is ≈ 0
-#: with either sign, so they are compared by difference, never by ratio or on a log axis.
-SIGNED_METRICS = UNBIASED
 
 #: The budget columns: runs that differ in one of these (or in the dataset or its parameters)
 #: are never compared in one table.
@@ -81,6 +76,11 @@ def flat_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return canonical_json(value)
+
+
+def law_key(dataset: str, params: dict) -> str:
+    """Identity of a target law: a dataset name and its resolved parameters."""
+    return short_hash({"dataset": dataset, "params": params})
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ class RunSpec:
     @property
     def dataset_key(self) -> str:
         """Identity of the target law (dataset and resolved params); keys the seeds."""
-        return short_hash({"dataset": self.dataset, "params": self.dataset_kw})
+        return law_key(self.dataset, self.dataset_kw)
 
     def identity(self) -> dict:
         """The fields that determine the run's numbers (everything but presentation)."""

@@ -14,7 +14,9 @@ parameters (``method_params.<method> = {...}``, e.g. a step size for that datase
 an ablation's training-size sweep at one rank). The same dataset may appear in several entries
 with different budgets. ``[[methods]]`` entries have ``name``, ``params`` and optionally
 ``label``. Optional ``description`` and ``estimated_minutes`` (the measured wall clock on the
-2-core machine) are what ``kswgd suites`` shows.
+2-core machine) are what ``kswgd suites`` shows. ``time_limit`` (seconds per run, default
+:data:`DEFAULT_TIME_LIMIT`; ``kswgd run --time-limit`` overrides it) stops a run that takes
+longer; it is not part of any run's identity.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kswgd.params import ConfigError, choice_error
+
+#: Seconds one run may take unless the suite or ``kswgd run --time-limit`` says otherwise.
+DEFAULT_TIME_LIMIT = 3600.0
 
 BUDGET_KEYS = {
     "repetitions": 3,
@@ -63,6 +68,7 @@ class Suite:
     methods: list[tuple[str, dict, str]]   # (name, params, label)
     path: Path | None = None
     estimated_minutes: float | None = None  # wall clock on the 2-core machine (kswgd suites)
+    time_limit: float = DEFAULT_TIME_LIMIT  # seconds per run (not in any run's identity)
 
     def check_filters(self, datasets: list[str] | None, methods: list[str] | None) -> None:
         """``--dataset``/``--method`` filters must name datasets and methods (names or labels)
@@ -114,7 +120,7 @@ def load_suite(name_or_path: str) -> Suite:
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"suite {path.name}: TOML syntax error: {err}") from None
     allowed = set(BUDGET_KEYS) | {"name", "description", "datasets", "methods",
-                                  "estimated_minutes"}
+                                  "estimated_minutes", "time_limit"}
     for key in raw:
         if key not in allowed:
             raise choice_error(f"key in suite {path.name}", key, allowed)
@@ -157,5 +163,9 @@ def load_suite(name_or_path: str) -> Suite:
     if minutes is not None and not (isinstance(minutes, int | float) and minutes > 0):
         raise ConfigError(f"suite {path.name}: estimated_minutes must be a positive number, "
                           f"got {minutes!r}")
+    limit = raw.get("time_limit", DEFAULT_TIME_LIMIT)
+    if isinstance(limit, bool) or not (isinstance(limit, int | float) and 0 < limit < float("inf")):
+        raise ConfigError(f"suite {path.name}: time_limit must be a positive number of seconds "
+                          f"per run, got {limit!r}")
     return Suite(raw.get("name", path.stem), raw.get("description", ""), entries, methods, path,
-                 minutes)
+                 minutes, float(limit))

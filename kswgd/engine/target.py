@@ -3,7 +3,8 @@
 A :class:`Target` is the dataset instance, the reference set, the metric contexts, the training
 data and initial particles of each repetition, and the health index of one target law at one
 reference size and root seed. The runner, ``kswgd score`` and ``kswgd report`` all build it the
-same way, so every command sees the same reference set and training data.
+same way, so every command sees the same reference set and training data (``kswgd score --run``
+reproduces a stored run's numbers exactly).
 
 Seeds derive from the suite's root seed with ``numpy.random.SeedSequence``, keyed by the
 target law (reference set), target law + repetition (training data and initial particles: the
@@ -19,10 +20,10 @@ from scipy.spatial import cKDTree
 
 from kswgd import registry
 from kswgd.core.health import training_index
-from kswgd.core.metrics import MetricContext
+from kswgd.core.metrics.context import MetricContext
 from kswgd.dataset import TrainingData
 from kswgd.engine import store
-from kswgd.engine.spec import RunSpec
+from kswgd.engine.spec import RunSpec, law_key
 from kswgd.params import ConfigError
 
 
@@ -38,13 +39,21 @@ def rng_for(root_seed: int, *parts) -> np.random.Generator:
 
 class Target:
     """The dataset instance, reference set, metric contexts, training data and health index of
-    one target law at one reference size and root seed. Built from a spec, so a worker can
-    rebuild it; cached per process by :func:`target_for`."""
+    one target law (dataset and parameters) at one reference size and root seed. Built from
+    plain values, so a worker or ``kswgd score`` can rebuild it; cached per process by
+    :func:`target_for`.
 
-    def __init__(self, spec: RunSpec):
-        self.dataset = registry.get_dataset(spec.dataset, **spec.dataset_kw)
-        self.key, self.seed = spec.dataset_key, spec.root_seed
-        ref = self.dataset.draw(spec.n_reference, rng_for(self.seed, self.key, "reference"))
+    Reference set: ``dataset.draw(n_reference, rng_for(root_seed, law_key, "reference"))``;
+    metric seed: ``_key(root_seed, law_key, "metrics")[0]``. Every stream is keyed by the law,
+    so none coincides with ``kswgd sample``'s unkeyed ``SeedSequence(seed)`` draws.
+    """
+
+    def __init__(self, dataset: str, params: dict, n_reference: int, root_seed: int):
+        self.dataset = registry.get_dataset(dataset, **params)
+        if int(n_reference) < 2:
+            raise ConfigError(f"the reference set needs at least 2 points, got {n_reference}")
+        self.key, self.seed = law_key(dataset, self.dataset.params), int(root_seed)
+        ref = self.dataset.draw(int(n_reference), rng_for(self.seed, self.key, "reference"))
         self.metric_seed = _key(self.seed, self.key, "metrics")[0]
         self.ctx = MetricContext(ref, dataset=self.dataset, seed=self.metric_seed)
         self.reference_hash = store.array_hash(ref)
@@ -108,5 +117,5 @@ def target_for(spec: RunSpec) -> Target:
     if key not in _TARGETS:
         while len(_TARGETS) >= 2:
             _TARGETS.pop(next(iter(_TARGETS)))
-        _TARGETS[key] = Target(spec)
+        _TARGETS[key] = Target(spec.dataset, spec.dataset_kw, spec.n_reference, spec.root_seed)
     return _TARGETS[key]

@@ -19,24 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kswgd.core import metrics as M
 from kswgd.core.health import AWAY_FACTOR, COLLAPSED_FRACTION, STRANDED_FRACTION
 from kswgd.engine import store
-from kswgd.engine.spec import BUDGET_COLUMNS, SIGNED_METRICS
+from kswgd.engine.spec import BUDGET_COLUMNS
 
-LABELS = {"w2": "W2", "mmd2": "MMD²", "sw2": "SW2", "energy": "energy", "ksd": "KSD²"}
 FORMATS = ("md", "csv", "json")
-#: What a metric measures, for the legend (all: lower is better).
-MEANINGS = {
-    "w2": "exact 2-Wasserstein distance to the held-out reference (not squared)",
-    "sw2": "sliced 2-Wasserstein distance to the reference",
-    "mmd2": "unbiased MMD² (Gaussian kernel, median-rule bandwidth); can be negative",
-    "mmd2_ms": "unbiased MMD² with three bandwidths; can be negative",
-    "energy": "energy distance (U-statistic); can be negative",
-    "ksd": "unbiased KSD² with the IMQ kernel and the exact score; can be negative",
-    "sinkhorn": "debiased Sinkhorn divergence",
-    "copy": "particles' mean distance to the nearest training point over the same for "
-            "fresh draws of π (< 1: copying the data)",
-}
 BUDGET_NAMES = {"n_particles": "N particles", "n_steps": "T steps",
                 "n_train": "M training points", "n_reference": "reference points"}
 
@@ -223,9 +211,9 @@ def _legend(group: pd.DataFrame, table: pd.DataFrame, metrics: list[str]) -> lis
              "nearest-neighbour spacing; 'collapsed' when fewer than "
              f"{COLLAPSED_FRACTION:.0%} of the particles are distinct."]
     for m in metrics:
-        if m in MEANINGS:
-            lines.append(f"- {LABELS.get(m, m)}: {MEANINGS[m]}.")
-    if any(m in SIGNED_METRICS for m in metrics):
+        if m in M.METRICS:
+            lines.append(f"- {M.label(m)}: {M.METRICS[m].meaning}.")
+    if any(M.signed(m) for m in metrics):
         lines.append("- Unbiased metrics are ≈ 0 with either sign for exact draws of π: a "
                      "method can land below the noise floor by chance.")
     lines.append("- Floors: *noise floor* = the same metrics for fresh exact draws of π of "
@@ -240,7 +228,7 @@ def _legend(group: pd.DataFrame, table: pd.DataFrame, metrics: list[str]) -> lis
     start = group[(group["iteration"] == 0) & (group["status"] == "ok")]
     if not start.empty:
         lines.append("- At the start (iteration 0, the initial particles, mean over runs): "
-                     + ", ".join(f"{LABELS.get(m, m)} {start[m].mean():.4g}"
+                     + ", ".join(f"{M.label(m)} {start[m].mean():.4g}"
                                  for m in metrics if m in start) + ".")
     return lines
 
@@ -283,7 +271,7 @@ def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None) ->
         sub = table
         for k, v in header.items():
             sub = sub[sub[k] == v]
-        head = ["method", "uses", "step", *[LABELS.get(m, m) for m in metrics],
+        head = ["method", "uses", "step", *[M.label(m) for m in metrics],
                 "fit s", "sample s", "ok", "health"]
         lines = [_title(header, headers), "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -346,8 +334,8 @@ def compare_markdown(reference: Path, candidate: Path) -> str:
     names = list(ref.index.names)
     head = ["dataset", "budget", "method"]
     for c in cols:
-        name = LABELS.get(c, c)
-        head += [f"{name} ref", f"{name} new", "ratio" if c not in SIGNED_METRICS else "diff"]
+        name = M.label(c)
+        head += [f"{name} ref", f"{name} new", "ratio" if not M.signed(c) else "diff"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in common:
         k = dict(zip(names, key, strict=True))
@@ -358,7 +346,7 @@ def compare_markdown(reference: Path, candidate: Path) -> str:
             if not (np.isfinite(a) and np.isfinite(b)):
                 cells += [_num(a), _num(b), "—"]
                 continue
-            rel = (f"{b - a:+.3g}" if c in SIGNED_METRICS
+            rel = (f"{b - a:+.3g}" if M.signed(c)
                    else (f"{b / a:.3f}" if a != 0.0 and np.isfinite(a) else "—"))
             cells += [f"{a:.4g}", f"{b:.4g}", rel]
         lines.append("| " + " | ".join(cells) + " |")
@@ -381,9 +369,12 @@ def across_groups(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.Da
               first), ``median_noise_ratio`` and ``median_data_ratio`` (median over its groups
               of metric / noise floor and metric / data floor).
     """
-    if metric in SIGNED_METRICS:
+    if M.signed(metric):
         raise ValueError(f"{metric} can be negative: ratios and ranks across groups need an "
                          "unsigned metric such as w2")
+    if metric in M.METRICS and M.METRICS[metric].higher_is_better:
+        raise ValueError(f"{metric}: higher is better, ranks across groups need a metric for "
+                         "which lower is better, such as w2")
     keys = [c for c in group_columns(table) if c in table]
     rows, per = [], {}
     for key, g in table.groupby(keys, sort=False, dropna=False):
@@ -420,11 +411,12 @@ def across_groups_markdown(out: Path, metric: str | None = None) -> str:
     final = store.load_final(out)
     final = final[~final["pilot"].astype(bool)]
     metrics = recorded_metrics(final)
-    metric = metric or next((m for m in metrics if m not in SIGNED_METRICS), None)
+    metric = metric or next((m for m in metrics if not M.signed(m) and not (
+        m in M.METRICS and M.METRICS[m].higher_is_better)), None)
     if metric is None:
         return "(no unsigned metric to rank by)\n"
     matrix, labels = across_groups(summary(final, store.load_floors(out)), metric)
-    name = LABELS.get(metric, metric)
+    name = M.label(metric)
     methods = [c for c in labels["label"]] if not labels.empty else []
     lines = [f"### {name} / noise floor, per dataset (1 = as close to π as N exact draws; "
              "lower is better; — = cannot run or failed)", "",

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kswgd.engine.spec import SIGNED_METRICS
+from kswgd.core.metrics import METRICS, signed
 from kswgd.reports.leaderboard import group_floors, recorded_metrics
 
 #: Fixed styles of the shipped methods (colour-blind-safe Okabe–Ito colours).
@@ -74,23 +74,11 @@ def method_style(label: str) -> tuple[str, str]:
     return method_styles([label])[str(label)]
 
 
-#: Columns of a checkpoint row that are neither metrics nor spec (see ``kswgd.engine.store``).
-_NOT_METRICS = {"run_id", "suite", "dataset", "method", "label", "uses", "n_particles",
-                "n_steps", "n_train", "n_reference", "repetition", "pilot", "root_seed", "code",
-                "status", "reason", "step_rule", "metrics", "iteration", "seconds", "fit_seconds"}
-_PREFIXES = ("dataset.", "method.", "diag.", "health.")
-
-
 def metric_columns(df: pd.DataFrame) -> list[str]:
     """The metrics recorded in a rows table that have values, in suite order (column
-    ``metrics``: each run's comma-joined metric names); without that column, every numeric
-    column that is not spec, timing, diagnostic or health."""
-    if "metrics" in df:
-        names = recorded_metrics(df)
-    else:
-        names = dict.fromkeys(c for c in df.columns if c not in _NOT_METRICS
-                              and not c.startswith(_PREFIXES)
-                              and pd.api.types.is_numeric_dtype(df[c]))
+    ``metrics``: each run's comma-joined metric names, written from the run spec); a table
+    without that column: the registered metrics (:data:`kswgd.core.metrics.METRICS`) it has."""
+    names = recorded_metrics(df) if "metrics" in df else list(METRICS)
     return [m for m in names if m in df and df[m].notna().any()]
 
 
@@ -213,7 +201,7 @@ def draw_convergence(ax_iter, ax_secs, rows: pd.DataFrame, metric: str,
             if kind == "noise" and np.isfinite(std) and std > 0:
                 ax.axhspan(value - std, value + std, color="k", alpha=0.08, lw=0)
     # signed metrics (unbiased estimates, ≈ 0 with either sign near π) never get a log axis
-    log = metric not in SIGNED_METRICS and _positive(seen)
+    log = not signed(metric) and _positive(seen)
     for ax, xlabel in ((ax_iter, "iteration"), (ax_secs, "sampler seconds")):
         if log:
             ax.set_yscale("log")

@@ -1,34 +1,9 @@
-"""Sample-quality metrics with noise floors (docs/design.md, 'Metrics and floors').
+"""The metric formulas: plain arrays in, one float out (docs/design.md, 'Metrics and floors').
 
-Every metric compares particles ``x`` (n, d) with a held-out reference set of draws of π and
-returns one float, lower is better. A metric is registered in :data:`METRICS` as
-``f(x, ctx) -> float`` where ``ctx`` is a :class:`MetricContext`: everything a metric needs
-about one dataset (reference set, bandwidth, training data, seed), computed once.
-
-The same metric computed for fresh independent draws of π of the same size as the particles is
-the noise floor (:func:`noise_floor`): "close to π" means "comparable to the floor".
-
-Metrics
--------
-w2        exact W2 (POT network simplex on the squared Euclidean cost), not squared.
-sw2       sliced W2, fixed seeded projections (sorted projections; POT's value).
-mmd2      unbiased MMD² with a Gaussian kernel, bandwidth from the reference (median rule).
-mmd2_ms   the same with the sum of kernels at bandwidths s·(0.5, 1, 2).
-energy    energy distance (U-statistic), the MMD² of the distance kernel.
-ksd       unbiased KSD² with the IMQ kernel; needs the dataset's score.
-sinkhorn  debiased Sinkhorn divergence (POT), optional and slow.
-copy      mean nearest-training-point distance of the particles / same for fresh draws of π.
-plus the dataset's own task metrics (``Dataset.task_metrics()``), e.g. ``well_mass_error``.
-
-The paper's own definitions (Xu et al., arXiv 2512.18837), so that our numbers can be set beside
-its tables; never the ranking metrics (not in :data:`DEFAULT_METRICS`; see each docstring for
-the flaws that make them so):
-paper_mmd  biased V-statistic RBF MMD, bandwidth from the evaluated pooled cloud, square root.
-paper_sw   sliced W2 with 128 directions from a fixed seed.
-coverage   percentage of particles within 0.4 of a well centre (datasets with ``well_centres``);
-           higher is better only in the paper's reading (see :data:`HIGHER_IS_BETTER`).
-Like every metric here they compare with the held-out reference set, not with the training
-points as the paper's tables did.
+Each function compares particles ``x`` (n, d) with a second sample or with what is known of π
+and states its equation in its docstring. What a metric *is* (name, label, meaning, sign,
+direction, needs) is its record in :mod:`kswgd.core.metrics`; the per-dataset evaluation, the
+noise floors and the stored parameters are in :mod:`kswgd.core.metrics.context`.
 
 Pure numpy / scipy / POT / Numba: nothing here imports the runner, the store or the CLI.
 """
@@ -38,8 +13,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import ot
@@ -47,7 +20,7 @@ from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist, pdist
 
 from kswgd.core import _kernels
-from kswgd.params import ConfigError, choice_error
+from kswgd.params import ConfigError
 
 #: numItermax for ot.emd2 (POT's default of 1e5 stops early from n ≈ 3 000 with a wrong value).
 NUM_ITER_MAX = 10_000_000
@@ -465,272 +438,65 @@ def coverage(x, centres, *, radius: float = COVERAGE_RADIUS) -> float:
     return 100.0 * float(np.mean(d2 <= radius * radius))
 
 
+
+
 # ---------------------------------------------------------------------------------------------
-# Context, registry, evaluation and noise floors
+# Moments and mode weights (meaningful in high dimension, where distances between clouds are
+# dominated by their own sampling noise)
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class MetricContext:
-    """Everything a metric may need about one dataset, computed once.
+def mean_error(x, mean) -> float:
+    """Euclidean error of the particles' mean,
 
-    reference : (n_ref, d) held-out draws of π (never used for fitting).
-    dataset   : the :class:`kswgd.dataset.Dataset` (score, draws, task metrics), or None.
-    train_x   : (M, d) training points, for ``copy``; or None.
-    bandwidth : MMD bandwidth; None means :func:`mmd_bandwidth` of the reference (cached here).
-    seed      : seed of the metrics' own randomness (subsamples, projections, fresh draws).
-    """
+        mean_error = ‖ (1/n) Σ_i x_i − E_π x ‖
 
-    reference: np.ndarray
-    dataset: Any = None
-    train_x: np.ndarray | None = None
-    bandwidth: float | None = None
-    seed: int = 0
-    w2_max_points: int = W2_MAX_POINTS
-    sw2_projections: int = SW2_PROJECTIONS
-    _task: dict = field(default_factory=dict, init=False, repr=False)
-    _floors: dict = field(default_factory=dict, init=False, repr=False)
-
-    def __post_init__(self):
-        dim = self.dataset.dim if self.dataset is not None else None
-        self.reference = as_points(self.reference, "reference", dim=dim)
-        if self.train_x is not None:
-            self.train_x = as_points(self.train_x, "training set", dim=self.dim)
-        if self.bandwidth is None:
-            self.bandwidth = mmd_bandwidth(self.reference, seed=self.seed)
-        if self.dataset is not None:
-            self._task = dict(self.dataset.task_metrics())
-
-    @classmethod
-    def for_dataset(
-        cls, dataset, n_reference: int | None = None, seed: int = 0, **kwargs
-    ) -> MetricContext:
-        """Draw the reference set (``n_reference``, default the dataset's) with a generator
-        seeded by ``[seed, 0]`` and build the context."""
-        if n_reference is None:
-            n_reference = int(dataset.default_sizes.get("n_reference", 2000))
-        rng = np.random.default_rng([seed, 0])
-        return cls(dataset.draw(int(n_reference), rng), dataset=dataset, seed=seed, **kwargs)
-
-    @property
-    def dim(self) -> int:
-        return int(self.reference.shape[1])
-
-    @property
-    def task_metrics(self) -> dict[str, Callable[[np.ndarray], float]]:
-        return self._task
-
-    def fresh(self, n: int, key: int) -> np.ndarray:
-        """n fresh draws of π, independent of the reference (seeded by seed and key)."""
-        if self.dataset is None:
-            raise ConfigError("fresh draws of π need a dataset in the MetricContext")
-        rng = np.random.default_rng([self.seed, _KEY_FLOOR, int(key), int(n)])
-        return as_points(self.dataset.draw(int(n), rng), "dataset draws", dim=self.dim)
+    with ``mean`` = E_π x, shape (d,). For exact draws of π its expectation is about
+    sqrt(tr Σ_π / n) (the noise floor measures it)."""
+    x = as_points(x, "x")
+    m = np.asarray(mean, dtype=np.float64)
+    if m.shape != (x.shape[1],) or not np.all(np.isfinite(m)):
+        raise ConfigError(f"mean_error: the mean must be a finite ({x.shape[1]},) vector, "
+                          f"got shape {m.shape}")
+    return float(np.linalg.norm(x.mean(axis=0) - m))
 
 
-def _m_w2(x, ctx: MetricContext) -> float:
-    return w2(x, ctx.reference, max_points=ctx.w2_max_points, seed=ctx.seed)
+def cov_error(x, cov) -> float:
+    """Relative Frobenius error of the particles' covariance,
+
+        cov_error = ‖ Ĉ − Σ_π ‖_F / ‖ Σ_π ‖_F,   Ĉ = 1/(n−1) Σ_i (x_i − x̄)(x_i − x̄)ᵀ
+
+    with ``cov`` = Σ_π, shape (d, d) and not zero."""
+    x = as_points(x, "x")
+    d = x.shape[1]
+    c = np.asarray(cov, dtype=np.float64)
+    if c.shape != (d, d) or not np.all(np.isfinite(c)):
+        raise ConfigError(f"cov_error: the covariance must be a finite ({d}, {d}) matrix, "
+                          f"got shape {c.shape}")
+    scale = float(np.linalg.norm(c))
+    if not scale > 0:
+        raise ConfigError("cov_error: the target covariance is zero")
+    emp = np.atleast_2d(np.cov(x, rowvar=False, ddof=1))
+    return float(np.linalg.norm(emp - c)) / scale
 
 
-def _m_sw2(x, ctx: MetricContext) -> float:
-    return sw2(x, ctx.reference, n_projections=ctx.sw2_projections, seed=ctx.seed)
+def mode_weight_error(x, modes, weights) -> float:
+    """Total-variation distance between the particles' shares of the modes' nearest-point
+    cells and the modes' weights w_k (Σ w_k = 1),
 
+        mode_weight_error = ½ Σ_k | (1/n) #{i : argmin_j ‖x_i − m_j‖ = k} − w_k |
 
-def _m_mmd2(x, ctx: MetricContext) -> float:
-    return mmd2(x, ctx.reference, bandwidth=ctx.bandwidth)
-
-
-def _m_mmd2_ms(x, ctx: MetricContext) -> float:
-    return mmd2(x, ctx.reference, bandwidth=[ctx.bandwidth * f for f in MMD_SCALES])
-
-
-def _m_energy(x, ctx: MetricContext) -> float:
-    return energy(x, ctx.reference)
-
-
-def _m_ksd(x, ctx: MetricContext) -> float:
-    if (reason := _unavailable("ksd", ctx)) is not None:
-        raise ConfigError(reason)
-    return ksd(x, ctx.dataset.score, c=ctx.bandwidth)
-
-
-def _m_sinkhorn(x, ctx: MetricContext) -> float:
-    return sinkhorn(x, ctx.reference, reg=SINKHORN_REG * ctx.bandwidth**2, seed=ctx.seed)
-
-
-def _m_paper_mmd(x, ctx: MetricContext) -> float:
-    return paper_mmd(x, ctx.reference, seed=ctx.seed)
-
-
-def _m_paper_sw(x, ctx: MetricContext) -> float:
-    return paper_sw(x, ctx.reference)
-
-
-def _m_coverage(x, ctx: MetricContext) -> float:
-    if (reason := _unavailable("coverage", ctx)) is not None:
-        raise ConfigError(reason)
-    return coverage(x, ctx.dataset.well_centres)
-
-
-def _m_copy(x, ctx: MetricContext) -> float:
-    if (reason := _unavailable("copy", ctx)) is not None:
-        raise ConfigError(reason)
-    return copy_ratio(x, ctx.train_x, ctx.fresh(len(x), _KEY_COPY))
-
-
-#: Registry: metric name -> f(x, ctx) -> float (lower is better). Task metrics of the dataset
-#: are looked up after these (see :func:`evaluate`).
-METRICS: dict[str, Callable[[np.ndarray, MetricContext], float]] = {
-    "w2": _m_w2,
-    "sw2": _m_sw2,
-    "mmd2": _m_mmd2,
-    "mmd2_ms": _m_mmd2_ms,
-    "energy": _m_energy,
-    "ksd": _m_ksd,
-    "sinkhorn": _m_sinkhorn,
-    "copy": _m_copy,
-    "paper_mmd": _m_paper_mmd,
-    "paper_sw": _m_paper_sw,
-    "coverage": _m_coverage,
-}
-
-#: The paper's definitions, reported beside ours for comparison with its tables, never ranked.
-PAPER_METRICS = frozenset({"paper_mmd", "paper_sw", "coverage"})
-
-#: Metrics whose larger values the paper reads as better (every other metric: lower is better).
-HIGHER_IS_BETTER = frozenset({"coverage"})
-
-#: Unbiased estimators (U-statistics): zero mean for exact draws, so their noise floor is ≈ 0
-#: (either sign) and a value/floor ratio means nothing; compare with the floor's std instead.
-UNBIASED = frozenset({"mmd2", "mmd2_ms", "energy", "ksd"})
-
-#: Metrics computed by default (when available for the dataset), the first one ranks; sinkhorn,
-#: mmd2_ms and the paper's metrics are opt-in.
-DEFAULT_METRICS = ("w2", "sw2", "mmd2", "energy", "ksd", "copy")
-
-
-def metric_unavailable(name: str, dataset, has_train: bool = True) -> str | None:
-    """Why the registry metric ``name`` cannot be computed for ``dataset`` (one line), or None:
-    ``ksd`` needs the dataset's score, ``copy`` training points and a dataset, ``coverage``
-    declared well centres. The one rule used by metric contexts and by the runner's plan."""
-    if name == "ksd" and getattr(dataset, "score", None) is None:
-        return "metric 'ksd' needs a dataset with a known score"
-    if name == "copy" and (not has_train or dataset is None):
-        return "metric 'copy' needs the training points"
-    if name == "coverage" and getattr(dataset, "well_centres", None) is None:
-        return "metric 'coverage' needs a dataset that declares well_centres (e.g. quadruple_well)"
-    return None
-
-
-def _unavailable(name: str, ctx: MetricContext) -> str | None:
-    return metric_unavailable(name, ctx.dataset, has_train=ctx.train_x is not None)
-
-
-def available_metrics(ctx: MetricContext, *, default_only: bool = False) -> list[str]:
-    """Metric names that can be computed in ``ctx``: the registry minus what the context lacks
-    (see :func:`metric_unavailable`), plus the task metrics."""
-    names = [n for n in (DEFAULT_METRICS if default_only else METRICS)
-             if _unavailable(n, ctx) is None]
-    return names + [t for t in ctx.task_metrics if t not in names]
-
-
-def _lookup(name: str, ctx: MetricContext) -> Callable[[np.ndarray], float]:
-    if name in METRICS:
-        fn = METRICS[name]
-        return lambda x: fn(x, ctx)
-    if name in ctx.task_metrics:
-        return ctx.task_metrics[name]
-    raise choice_error("metric", name, list(METRICS) + list(ctx.task_metrics))
-
-
-def resolve_names(names: Sequence[str] | str | None, ctx: MetricContext) -> list[str]:
-    """Metric names from a list or a comma-separated string; None or "default" gives the
-    default metrics available here, "all" every available one. Unknown names, and names that
-    cannot be computed here (:func:`metric_unavailable`): ConfigError."""
-    if names is None:
-        names = "default"
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    out: list[str] = []
-    for n in names:
-        if n == "default":
-            out += available_metrics(ctx, default_only=True)
-        elif n == "all":
-            out += available_metrics(ctx)
-        else:
-            _lookup(n, ctx)  # raises on an unknown name
-            reason = _unavailable(n, ctx)
-            if reason is not None:
-                raise ConfigError(reason)
-            out.append(n)
-    return list(dict.fromkeys(out))
-
-
-def evaluate(names: Sequence[str], x, ctx: MetricContext) -> dict[str, float]:
-    """Each named metric of the particles x (n, d) against ``ctx``: {name: value}.
-
-    Names are registry metrics or the dataset's task metrics; unknown names, a wrong shape or
-    dimension and NaN/inf entries raise ConfigError before anything is computed.
-    """
-    x = as_points(x, "particles", dim=ctx.dim)
-    fns = {n: _lookup(n, ctx) for n in names}
-    return {n: float(fn(x)) for n, fn in fns.items()}
-
-
-def noise_floor(
-    names: Sequence[str], ctx: MetricContext, n: int, n_seeds: int = 3, seed: int = 0
-) -> dict[str, tuple[float, float]]:
-    """Noise floor: each metric for fresh independent draws ``ctx.dataset.draw(n, rng)`` of π
-    (same size n as the particles) against the same reference, over ``n_seeds`` seeds:
-    {name: (mean, std)} (std with ddof = 0). Results are cached in ``ctx`` by (name, n, seeds).
-    """
-    if ctx.dataset is None:
-        raise ConfigError("a noise floor needs a dataset in the MetricContext (fresh draws of π)")
-    fns = {name: _lookup(name, ctx) for name in names}
-    out: dict[str, tuple[float, float]] = {}
-    todo = [m for m in names if (m, n, n_seeds, seed) not in ctx._floors]
-    if todo:
-        values: dict[str, list[float]] = {m: [] for m in todo}
-        for k in range(n_seeds):
-            draws = ctx.fresh(n, key=1000 * (seed + 1) + k)
-            for m in todo:
-                values[m].append(float(fns[m](draws)))
-        for m in todo:
-            v = np.asarray(values[m])
-            ctx._floors[(m, n, n_seeds, seed)] = (float(v.mean()), float(v.std()))
-    for m in names:
-        out[m] = ctx._floors[(m, n, n_seeds, seed)]
-    return out
-
-
-def metric_info(name: str, ctx: MetricContext, n: int | None = None) -> dict[str, Any]:
-    """The parameters a metric value depends on, to be stored beside it (n = particle count)."""
-    info: dict[str, Any] = {"seed": ctx.seed, "n_reference": int(ctx.reference.shape[0])}
-    cap = ctx.w2_max_points if name == "w2" else SINKHORN_MAX_POINTS
-    if name in ("w2", "sinkhorn"):
-        info.update(max_points=cap, subsampled=bool(n is not None and n > cap)
-                    or ctx.reference.shape[0] > cap)
-        if name == "w2":
-            info["numItermax"] = NUM_ITER_MAX
-        else:
-            info["reg"] = SINKHORN_REG * ctx.bandwidth**2
-    elif name == "sw2":
-        info["n_projections"] = ctx.sw2_projections
-    elif name == "mmd2":
-        info["bandwidth"] = ctx.bandwidth
-    elif name == "mmd2_ms":
-        info["bandwidth"] = [ctx.bandwidth * f for f in MMD_SCALES]
-    elif name == "ksd":
-        info.update(kernel="imq", c=ctx.bandwidth, beta=KSD_BETA, quantity="KSD^2 U-statistic")
-    elif name == "copy":
-        info["n_train"] = None if ctx.train_x is None else int(ctx.train_x.shape[0])
-    elif name == "paper_mmd":
-        info.update(estimator="biased V-statistic, square root",
-                    bandwidth="median of the pooled evaluated cloud")
-    elif name == "paper_sw":
-        info.update(n_projections=PAPER_SW_PROJECTIONS, projection_seed=PAPER_SW_SEED)
-    elif name == "coverage":
-        info.update(radius=COVERAGE_RADIUS, unit="percent", higher_is_better=True)
-    else:
-        info["task_metric"] = name in ctx.task_metrics
-    return info
+    in [0, 1]: 0 when every mode holds its share, 1 − w_k when all particles sit in mode k.
+    Exact draws score the cells' leakage (mass of a component beyond its cell) plus noise."""
+    x = as_points(x, "x")
+    m = np.asarray(modes, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    if m.ndim != 2 or m.shape[1] != x.shape[1] or m.shape[0] == 0:
+        raise ConfigError(f"mode_weight_error: modes must be a (K, {x.shape[1]}) array, "
+                          f"got {m.shape}")
+    if w.shape != (m.shape[0],) or np.any(w < 0) or abs(w.sum() - 1.0) > 1e-9:
+        raise ConfigError(f"mode_weight_error: weights must be {m.shape[0]} non-negative "
+                          "numbers summing to 1")
+    nearest = np.argmin(cdist(x, m, "sqeuclidean"), axis=1)
+    share = np.bincount(nearest, minlength=m.shape[0]) / x.shape[0]
+    return 0.5 * float(np.abs(share - w).sum())

@@ -1,5 +1,7 @@
-"""Exact (or quadrature-exact) spectra of L = −(Δ − ∇V·∇) for the ``oracle`` estimator
-(LAWGD, Chewi et al. 2020; docs/design.md, 'The objects' and ``oracle``).
+"""Exact (or quadrature-exact) eigenpairs of L = −(Δ − ∇V·∇): the constructions a dataset
+uses to declare its spectrum (``Dataset.exact_spectrum``, ``Dataset.eigenvalues``), which the
+``oracle`` estimator (hence oracle LAWGD) and ``kswgd spectra`` read (docs/design.md, 'The
+objects'). Not an estimator: nothing here looks at data.
 
 - N(0, I_d): tensor Hermite functions φ_α(x) = Π_a He_{α_a}(x_a)/√(α_a!), λ_α = |α|.
 - Uniform on the circle: √2 cos kθ, √2 sin kθ, λ = k² (the semicircle with reflecting ends:
@@ -8,8 +10,10 @@
   product quadrature (Gauss–Legendre in z × uniform in azimuth) that integrates every product
   exactly. Restrictions of degree-≤ L polynomials are exactly the spherical harmonics l ≤ L, so
   λ = l(l + 1) is exact to rounding.
-- Otherwise (known log-density, d ≤ 2, no manifold): Galerkin of the Dirichlet form on a tensor
-  cosine basis with midpoint quadrature against π on a grid over a box that holds π's mass.
+- A known log-density, d ≤ 2, no manifold (the default of ``Dataset.exact_spectrum``):
+  Galerkin of the Dirichlet form D ξ = λ C0 ξ on a tensor cosine basis, with a midpoint
+  quadrature against π on a grid over a box that holds π's mass.
+- 1-D eigenvalues only: a conservative finite-difference solve (:func:`fd_generator_spectrum`).
 
 Eigenfunctions are normalised in L²(π) (exactly, not over the data).
 """
@@ -21,10 +25,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 
-from kswgd.core.data import Manifold
-from kswgd.core.dictionaries import Cosine, Dictionary, Poly, _as_points
-from kswgd.core.spectrum import Spectrum
+from kswgd.core.data import Manifold, as_points
+from kswgd.core.dictionaries import Cosine, Dictionary, Poly
+from kswgd.core.linalg import select_modes, whitened_eigh
+from kswgd.core.spectrum import DictionarySpectrum, Spectrum
+from kswgd.params import ConfigError
+
+# the record of a closed-form spectrum: no dictionary, no whitening
+_ANALYTIC = {"F": None, "kept_dim": None, "condition_number": 1.0}
 
 
 @dataclass
@@ -34,7 +44,7 @@ class HermiteSpectrum(Spectrum):
     alphas: np.ndarray | None = None
 
     def _tables(self, x):
-        x = _as_points(x)
+        x = as_points(x)
         p = int(self.alphas.max())
         h = np.empty((p + 1,) + x.shape)      # normalised h_n = He_n/√n!
         h[0] = 1.0
@@ -75,7 +85,8 @@ def hermite_spectrum(d: int, rank: int) -> HermiteSpectrum:
                           if sum(a) == total), reverse=True)
         total += 1
     al = np.array(alphas[:rank], dtype=np.int64)
-    return HermiteSpectrum(al.sum(axis=1).astype(float), {}, alphas=al)
+    return HermiteSpectrum(al.sum(axis=1).astype(float), {"method": "hermite", **_ANALYTIC},
+                           alphas=al)
 
 
 @dataclass
@@ -86,7 +97,7 @@ class FourierSpectrum(Spectrum):
     is_sin: np.ndarray | None = None    # (r,) bool
 
     def _angle(self, x):
-        x = _as_points(x)
+        x = as_points(x)
         return np.arctan2(x[:, 1], x[:, 0]), np.sum(x * x, axis=1)
 
     def phi(self, x):
@@ -95,7 +106,7 @@ class FourierSpectrum(Spectrum):
         return math.sqrt(2) * np.where(self.is_sin, np.sin(arg), np.cos(arg))
 
     def grad_phi(self, x):
-        x = _as_points(x)
+        x = as_points(x)
         th, r2 = self._angle(x)
         arg = th[:, None] * self.freqs
         dphi = math.sqrt(2) * self.freqs * np.where(self.is_sin, np.cos(arg), -np.sin(arg))
@@ -116,14 +127,15 @@ def fourier_spectrum(rank: int, semicircle: bool = False) -> FourierSpectrum:
             sins.append(s)
         k += 1
     ks_arr = np.array(ks[:rank], dtype=float)
-    return FourierSpectrum(ks_arr**2, {}, freqs=ks_arr, is_sin=np.array(sins[:rank]))
+    return FourierSpectrum(ks_arr**2, {"method": "fourier", **_ANALYTIC}, freqs=ks_arr,
+                           is_sin=np.array(sins[:rank]))
 
 
 def quadrature_galerkin(dictionary: Dictionary, nodes: np.ndarray, weights: np.ndarray,
                         manifold: Manifold | None = None):
     """C0 = Σ_m w_m ψ(x_m) ψ(x_m)ᵀ and D = Σ_m w_m Jψ(x_m) Jψ(x_m)ᵀ (tangential on a manifold),
     for quadrature nodes x_m with weights w_m summing to 1."""
-    nodes = _as_points(nodes)
+    nodes = as_points(nodes)
     sw = np.sqrt(weights)[:, None]
     psi = dictionary(nodes) * sw
     c0 = psi.T @ psi
@@ -177,28 +189,85 @@ def grid_galerkin(log_density, lower: np.ndarray, upper: np.ndarray, per_axis: i
     return dic, *quadrature_galerkin(dic, nodes, w)
 
 
-def mass_box(dataset, margin: float = 0.15, drop: float = 10.0, per_axis: int | None = None):
-    """A box holding π's mass, found from the log-density alone (the oracle takes no draws):
-    starting from [−1, 1]^d, the box is doubled until log π on its boundary grid is below
-    max − ``drop`` (10 nats: for a Gaussian, 4.5 σ), then shrunk to the grid cells with
-    log π ≥ max − drop and widened by ``margin`` × range on each side. d ≤ 2.
+def mass_box(log_density, d: int, margin: float = 0.15, drop: float = 10.0,
+             per_axis: int | None = None):
+    """A box holding π's mass, found from the log-density alone (no draws): starting from
+    [−1, 1]^d, the box is doubled until log π on its boundary grid is below max − ``drop``
+    (10 nats: for a Gaussian, 4.5 σ), then shrunk to the grid cells with log π ≥ max − drop and
+    widened by ``margin`` × range on each side. d ≤ 2.
     """
-    d = dataset.dim
     k = per_axis or (2001 if d == 1 else 201)
     half = 1.0
     while True:
         axis = np.linspace(-half, half, k)
         nodes = np.stack([g.ravel() for g in np.meshgrid(*[axis] * d, indexing="ij")], axis=1)
-        logp = np.asarray(dataset.log_density(nodes), dtype=float)
+        logp = np.asarray(log_density(nodes), dtype=float)
         top = np.max(logp)
         edge = np.any(np.abs(nodes) == half, axis=1)
         if np.max(logp[edge]) < top - drop:
             break
         half *= 2.0
         if half > 1e4:
-            raise ValueError(f"mass_box: log-density of {dataset.name!r} does not decay")
+            raise ConfigError("mass_box: the log-density does not decay within |x| ≤ 1e4")
     keep = nodes[logp >= top - drop]
     cell = 2.0 * half / (k - 1)
     lo, hi = keep.min(axis=0) - cell, keep.max(axis=0) + cell
     pad = margin * (hi - lo)
     return lo - pad, hi + pad
+
+
+def galerkin_spectrum(dictionary: Dictionary, c0: np.ndarray, dmat: np.ndarray, rank: int,
+                      tol: float, info: dict) -> DictionarySpectrum:
+    """The first ``rank`` eigenpairs of the Galerkin problem D ξ = λ C0 ξ (whitened, constant
+    mode and λ ≤ 0 dropped); ``info`` (the construction's record) is completed with the
+    dictionary, the whitening record and ``dropped_modes``."""
+    lam, xi, rec = whitened_eigh(dmat, c0, tol)
+    lam, xi, dropped, _ = select_modes(lam, xi, rank, lam <= 0)
+    return DictionarySpectrum(lam, {**info, **dictionary.info(), **rec, "dropped_modes": dropped},
+                              dictionary=dictionary, coefficients=xi)
+
+
+def sphere_spectrum(rank: int, degree: int, manifold: Manifold,
+                    tol: float = 1e-10) -> DictionarySpectrum:
+    """Eigenpairs of −Δ on S² from the exact polynomial Galerkin of :func:`sphere_galerkin`."""
+    if (degree + 1) ** 2 - 1 < rank:
+        raise ConfigError(f"oracle on the sphere: degree {degree} gives fewer than {rank} modes")
+    dic, c0, dmat = sphere_galerkin(degree, manifold)
+    return galerkin_spectrum(dic, c0, dmat, rank, tol,
+                             {"method": "sphere-galerkin", "degree": degree})
+
+
+def grid_galerkin_spectrum(log_density, d: int, rank: int, n_basis: int = 0, grid: int = 0,
+                           tol: float = 1e-10) -> DictionarySpectrum:
+    """Eigenpairs of L for π ∝ e^{log π} in d ≤ 2 from :func:`grid_galerkin` on
+    :func:`mass_box`: ``n_basis`` cosines per axis (0: 160 in 1-D, 28 in 2-D), a ``grid``-point
+    midpoint rule per axis (0: 4 000 in 1-D, 160 in 2-D)."""
+    per_axis = n_basis or (160 if d == 1 else 28)
+    n_grid = grid or (4000 if d == 1 else 160)
+    lo, hi = mass_box(log_density, d)
+    dic, c0, dmat = grid_galerkin(log_density, lo, hi, per_axis, n_grid)
+    return galerkin_spectrum(dic, c0, dmat, rank, tol,
+                             {"method": "grid-galerkin", "n_basis": per_axis, "grid": n_grid,
+                              "box": [lo.tolist(), hi.tolist()]})
+
+
+def fd_generator_spectrum(log_density, lower: float, upper: float, n: int, rank: int):
+    """λ_1..λ_rank of L f = −π⁻¹ (π f')' on [lower, upper] with reflecting ends.
+
+    Conservative finite differences on n + 1 nodes x_i (spacing h), π at nodes and midpoints:
+    (L f)_i = −[π_{i+½}(f_{i+1} − f_i) − π_{i−½}(f_i − f_{i−1})] / (h² π_i), symmetrised by
+    π_i^{1/2} into a tridiagonal matrix (error O(h²)). The zero mode is excluded.
+    """
+    x = np.linspace(lower, upper, n + 1)
+    h = x[1] - x[0]
+    shift = float(np.max(log_density(x[:, None])))
+    p = np.exp(log_density(x[:, None]) - shift)
+    pm = np.exp(log_density((0.5 * (x[:-1] + x[1:]))[:, None]) - shift)
+    diag = np.zeros(n + 1)
+    diag[:-1] += pm
+    diag[1:] += pm
+    diag /= h * h * p
+    off = -pm / (h * h * np.sqrt(p[:-1] * p[1:]))
+    lam = scipy.linalg.eigh_tridiagonal(diag, off, select="i", select_range=(0, rank),
+                                        eigvals_only=True)
+    return lam[1:]
