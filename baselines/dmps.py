@@ -13,6 +13,7 @@ shared rank-r transport
 from __future__ import annotations
 
 from kswgd.core.estimators import estimate
+from kswgd.params import Choice, Interval
 from kswgd.sampler import SpectralSampler
 
 
@@ -26,6 +27,12 @@ class DMPS(SpectralSampler):
         "rank": 20,
         "bandwidth": 0.0,     # kernel s; 0 = the rule s = σ̄ n^(-1/(m+6))
         "solver": "auto",     # partial eigensolver: auto | eigsh | subset
+    }
+    constraints = {
+        "step": Interval(float, 0, None, closed="neither"),
+        "rank": Interval(int, 1, None),
+        "bandwidth": Interval(float, 0, None),
+        "solver": Choice("auto", "eigsh", "subset"),
     }
     uses = ("samples",)
     data_kind = "samples"

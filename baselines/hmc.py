@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kswgd.params import ConfigError
+from kswgd.params import ConfigError, Interval
 from kswgd.sampler import Sampler
 
 
@@ -34,15 +34,10 @@ class HMC(Sampler):
     name = "hmc"
     description = "Hamiltonian Monte Carlo, leapfrog + Metropolis (exact score and log-density)"
     parameters = {"step": 0.1, "n_leapfrog": 10}
+    constraints = {"step": Interval(float, 0, None, closed="neither"),
+                   "n_leapfrog": Interval(int, 1, None)}
     uses = ("score", "log_density")
     data_kind = None
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["n_leapfrog"] < 1:
-            raise ConfigError(f"hmc needs n_leapfrog ≥ 1, got {self.params['n_leapfrog']}")
-        if not self.params["step"] > 0:
-            raise ConfigError(f"hmc needs step > 0, got {self.params['step']}")
 
     def setup(self, dataset, train, rng):
         super().setup(dataset, train, rng)

@@ -7,8 +7,9 @@ the rank-r spectral transport of :class:`kswgd.sampler.SpectralSampler`.
 
 from __future__ import annotations
 
-from kswgd.core.dictionaries import make_dictionary
+from kswgd.core.dictionaries import DICTIONARIES, LANDMARKS, make_dictionary
 from kswgd.core.estimators import estimate
+from kswgd.params import Choice, Interval
 from kswgd.sampler import SpectralSampler
 
 
@@ -42,6 +43,22 @@ class KSWGD(SpectralSampler):
         "normalize": "none",   # kernel-edmd: none | diffusion-map (the paper's variant)
         "max_localisation": 0.7,
         "max_eigenvalue": 0.0,
+    }
+    constraints = {
+        "step": Interval(float, 0, None, closed="neither"),
+        "rank": Interval(int, 0, None),
+        "estimator": Choice("edmd", "kernel-edmd", "dirichlet", "kde-pairs"),
+        "dictionary": Choice(*DICTIONARIES),
+        "n_features": Interval(int, 1, None),
+        "bandwidth": Interval(float, 0, None),
+        "degree": Interval(int, 1, None),
+        "landmarks": Choice(*LANDMARKS),
+        "tol": Interval(float, 0, None, closed="neither"),
+        "ridge": Interval(float, 0, None),
+        "bandwidth_factor": Interval(float, 0, None),
+        "normalize": Choice("none", "diffusion-map"),
+        "max_localisation": Interval(float, 0, None, closed="neither"),
+        "max_eigenvalue": Interval(float, 0, None),
     }
     uses = ("trajectories",)
     data_kind = "trajectories"

@@ -14,6 +14,7 @@ It uses the log-density (or the analytic spectrum), no training data.
 from __future__ import annotations
 
 from kswgd.core.estimators import estimate
+from kswgd.params import Interval
 from kswgd.sampler import SpectralSampler
 
 
@@ -29,6 +30,13 @@ class LAWGD(SpectralSampler):
         "degree": 8,      # sphere: polynomial degree of the exact Galerkin
         "n_basis": 0,     # grid Galerkin: cosines per axis (0 = 160 in 1-D, 28 in 2-D)
         "grid": 0,        # grid Galerkin: midpoint nodes per axis (0 = 4000 in 1-D, 160 in 2-D)
+    }
+    constraints = {
+        "step": Interval(float, 0, None, closed="neither"),
+        "rank": Interval(int, 1, None),
+        "degree": Interval(int, 1, None),
+        "n_basis": Interval(int, 0, None),
+        "grid": Interval(int, 0, None),
     }
     uses = ("log_density",)
     data_kind = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kswgd.params import ConfigError
+from kswgd.params import ConfigError, Interval
 from kswgd.sampler import Sampler
 
 
@@ -25,6 +25,9 @@ class MALA(Sampler):
     name = "mala"
     description = "Metropolis-adjusted Langevin algorithm (exact score and log-density)"
     parameters = {"step": 0.01}
+    constraints = {
+        "step": Interval(float, 0, None, closed="neither"),
+    }
     uses = ("score", "log_density")
     data_kind = None
 

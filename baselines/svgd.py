@@ -22,7 +22,7 @@ from kswgd.core.bandwidths import scott_bandwidth
 from kswgd.core.kde import kde_score
 from kswgd.core.stein import NUMPY_MIN_DIM, median_bandwidth, svgd_direction
 from kswgd.dataset import move
-from kswgd.params import ConfigError, choice_error
+from kswgd.params import Choice, ConfigError, Interval
 from kswgd.sampler import Sampler
 
 
@@ -47,21 +47,22 @@ class SVGD(Sampler):
         "backend": "auto",
         "median_subsample": 0,
     }
+    constraints = {
+        "step": Interval(float, 0, None, closed="neither"),
+        "optimizer": Choice("sgd", "adagrad", "adam"),
+        "score": Choice("exact", "kde"),
+        "kde_bandwidth": Interval(float, 0, None),
+        "backend": Choice("auto", "numba", "numpy"),
+        "median_subsample": Interval(int, 0, None),
+    }
     uses = ("score",)
     data_kind = None
 
     def __init__(self, **params):
         super().__init__(**params)
-        p = self.params
-        if p["optimizer"] not in ("sgd", "adagrad", "adam"):
-            raise choice_error("SVGD optimizer", p["optimizer"], ("sgd", "adagrad", "adam"))
-        if p["score"] not in ("exact", "kde"):
-            raise choice_error("SVGD score", p["score"], ("exact", "kde"))
-        if p["score"] == "kde":
+        if self.params["score"] == "kde":
             self.uses = ("samples",)
             self.data_kind = "samples"
-        if p["backend"] not in ("auto", "numba", "numpy"):
-            raise choice_error("SVGD backend", p["backend"], ("auto", "numba", "numpy"))
 
     def setup(self, dataset, train, rng):
         super().setup(dataset, train, rng)

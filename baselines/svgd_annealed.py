@@ -26,7 +26,7 @@ import numpy as np
 
 from kswgd.core.stein import median_bandwidth, svgd_direction
 from kswgd.dataset import move
-from kswgd.params import ConfigError, choice_error
+from kswgd.params import Choice, ConfigError, Interval
 from kswgd.sampler import Sampler
 
 
@@ -49,17 +49,13 @@ class AnnealedSVGD(Sampler):
     description = "annealed SVGD (D'Angelo & Fortuin 2021), cyclical schedule on the score term"
     parameters = {"step": 0.1, "anneal_steps": 250, "cycles": 2, "power": 5.0,
                   "backend": "auto", "median_subsample": 0}
+    constraints = {"step": Interval(float, 0, None, closed="neither"),
+                   "anneal_steps": Interval(int, 0, None), "cycles": Interval(int, 1, None),
+                   "power": Interval(float, 0, None, closed="neither"),
+                   "backend": Choice("auto", "numba", "numpy"),
+                   "median_subsample": Interval(int, 0, None)}
     uses = ("score",)
     data_kind = None
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        p = self.params
-        if p["backend"] not in ("auto", "numba", "numpy"):
-            raise choice_error("SVGD backend", p["backend"], ("auto", "numba", "numpy"))
-        if p["anneal_steps"] < 0 or p["cycles"] < 1 or not p["power"] > 0:
-            raise ConfigError(f"svgd_annealed needs anneal_steps ≥ 0, cycles ≥ 1 and power > 0, "
-                              f"got {p['anneal_steps']}, {p['cycles']}, {p['power']}")
 
     def setup(self, dataset, train, rng):
         super().setup(dataset, train, rng)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from kswgd.dataset import move
-from kswgd.params import ConfigError
+from kswgd.params import ConfigError, Interval
 from kswgd.sampler import Sampler
 
 
@@ -22,6 +22,9 @@ class ULA(Sampler):
     name = "ula"
     description = "unadjusted Langevin algorithm (exact score)"
     parameters = {"step": 0.01}
+    constraints = {
+        "step": Interval(float, 0, None, closed="neither"),
+    }
     uses = ("score",)
     data_kind = None
 

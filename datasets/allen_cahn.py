@@ -32,6 +32,7 @@ import numpy as np
 from kswgd.core import _kernels
 from kswgd.dataset import Dataset, TrainingData
 from kswgd.helpers import kind_or_default
+from kswgd.params import Choice, Interval
 
 
 def phase_imbalance(u: np.ndarray) -> np.ndarray:
@@ -46,17 +47,27 @@ class AllenCahn(Dataset):
                   "burn_in": 20.0, "spacing": 2.0, "snapshots_per_run": 10, "lag": 0.1,
                   "pairs_per_run": 20, "init_scale": 0.1, "latent_dim": 0,
                   "pca_fit_size": 1000, "pca_seed": 0}
+    constraints = {
+        "ndim": Choice(1, 2),
+        "grid": Interval(int, 3, None),
+        "delta": Interval(float, 0, None, closed="neither"),
+        "eps": Interval(float, 0, None, closed="neither"),
+        "sigma": Interval(float, 0, None, closed="neither"),
+        "dt": Interval(float, 0, None, closed="neither"),
+        "burn_in": Interval(float, 0, None),
+        "spacing": Interval(float, 0, None, closed="neither"),
+        "snapshots_per_run": Interval(int, 1, None),
+        "lag": Interval(float, 0, None, closed="neither"),
+        "pairs_per_run": Interval(int, 1, None),
+        "init_scale": Interval(float, 0, None, closed="neither"),
+        "latent_dim": Interval(int, 0, None),
+        "pca_fit_size": Interval(int, 1, None),
+        "pca_seed": Interval(int, 0, None),
+    }
     data_kinds = ("trajectories", "samples")
     reference_note = ("snapshots of independent Euler–Maruyama runs from disordered starts: "
                       "burn-in 20, spacing 2, 10 per run (not exact)")
     default_sizes = {"n_train": 2000, "n_reference": 2000, "n_particles": 300}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["ndim"] not in (1, 2):
-            from kswgd.params import ConfigError
-
-            raise ConfigError(f"allen_cahn: ndim must be 1 or 2, got {self.params['ndim']}")
 
     @property
     def sites(self) -> int:

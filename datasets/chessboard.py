@@ -12,6 +12,7 @@ import numpy as np
 
 from kswgd.dataset import Dataset, TrainingData
 from kswgd.helpers import basin_tv, kind_or_default
+from kswgd.params import Interval
 
 _CELLS = np.array([(i, j) for i in range(4) for j in range(4) if (i + j) % 2 == 0])
 
@@ -20,6 +21,9 @@ class Chessboard(Dataset):
     name = "chessboard"
     description = "uniform on the black cells of a 4x4 board on [-2,2]²; static samples"
     parameters = {"init_scale": 0.5}
+    constraints = {
+        "init_scale": Interval(float, 0, None, closed="neither"),
+    }
     data_kinds = ("samples",)
 
     @property

@@ -23,6 +23,7 @@ from kswgd.dataset import Dataset, Manifold, TrainingData
 from kswgd.helpers import histogram_tv, kind_or_default
 from kswgd.helpers import tangent_sphere as _tangent_circle
 from kswgd.helpers import unit_rows as _unit
+from kswgd.params import Interval
 
 
 def _project_arc(x: np.ndarray) -> np.ndarray:
@@ -37,6 +38,11 @@ class Circle(Dataset):
     name = "circle"
     description = "uniform on the unit circle in R²; exact Brownian pairs"
     parameters = {"lag": 0.05, "init_y_min": 0.95, "n_bins": 36}
+    constraints = {
+        "lag": Interval(float, 0, None, closed="neither"),
+        "init_y_min": Interval(float, -1, 1, closed="left"),
+        "n_bins": Interval(int, 1, None),
+    }
     data_kinds = ("trajectories", "samples")
     default_sizes = {"n_train": 500, "n_reference": 2000, "n_particles": 80}
     arc = 2 * np.pi  # angular length of the support, starting at θ = 0

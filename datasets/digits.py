@@ -22,6 +22,7 @@ import numpy as np
 
 from kswgd.dataset import Dataset, TrainingData
 from kswgd.helpers import kind_or_default
+from kswgd.params import Interval
 
 
 @cache
@@ -35,6 +36,12 @@ class Digits(Dataset):
     name = "digits"
     description = "sklearn 8x8 digits in a PCA latent (8-16); held-out reference"
     parameters = {"latent_dim": 12, "n_train_pool": 1300, "split_seed": 0, "init_scale": 1.0}
+    constraints = {
+        "latent_dim": Interval(int, 1, 64),
+        "n_train_pool": Interval(int, 100, None),
+        "split_seed": Interval(int, 0, None),
+        "init_scale": Interval(float, 0, None, closed="neither"),
+    }
     data_kinds = ("samples",)
     reference_note = "uniform resampling of held-out images never used for the PCA or training"
     default_sizes = {"n_train": 1300, "n_reference": 497, "n_particles": 256}
@@ -44,9 +51,10 @@ class Digits(Dataset):
         from kswgd.params import ConfigError
 
         k, m = self.params["latent_dim"], self.params["n_train_pool"]
-        if not 1 <= k <= 64 or not 100 <= m <= len(_images()) - 100:
-            raise ConfigError(f"digits: need 1 <= latent_dim <= 64 and 100 <= n_train_pool <= "
-                              f"{len(_images()) - 100}, got {k}, {m}")
+        # the other images, at least 100, are held out for the reference set
+        if m > len(_images()) - 100:
+            raise ConfigError(f"parameter 'n_train_pool' of dataset 'digits' must be at most "
+                              f"{len(_images()) - 100}, got {m}")
         img = _images()
         perm = np.random.default_rng(np.random.SeedSequence(self.params["split_seed"])).permutation(
             len(img))

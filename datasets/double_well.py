@@ -15,6 +15,7 @@ import numpy as np
 from scipy import integrate
 
 from kswgd.helpers import LangevinDataset, basin_tv, rejection_gaussian_1d
+from kswgd.params import Interval
 
 
 class DoubleWell(LangevinDataset):
@@ -22,6 +23,15 @@ class DoubleWell(LangevinDataset):
     description = "1-D double well h(x²-1)²; Euler–Maruyama trajectory, exact reference draws"
     parameters = {"h": 2.0, "lag": 0.01, "n_sub": 10, "burn_in": 1000, "n_chains": 1,
                   "init_loc": -1.0, "init_scale": 0.2}
+    constraints = {
+        "h": Interval(float, 0, None, closed="neither"),
+        "lag": Interval(float, 0, None, closed="neither"),
+        "n_sub": Interval(int, 1, None),
+        "burn_in": Interval(int, 0, None),
+        "n_chains": Interval(int, 1, None),
+        "init_loc": Interval(float, None, None),
+        "init_scale": Interval(float, 0, None, closed="neither"),
+    }
     reference_note = "exact: rejection from N(0,1) with an analytic bound"
     default_sizes = {"n_train": 5000, "n_reference": 2000, "n_particles": 500}
 

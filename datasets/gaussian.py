@@ -12,12 +12,19 @@ import numpy as np
 from kswgd.core import exact
 from kswgd.dataset import Dataset, TrainingData
 from kswgd.helpers import kind_or_default
+from kswgd.params import Interval
 
 
 class Gaussian(Dataset):
     name = "gaussian"
     description = "standard normal in d dimensions; exact OU pairs"
     parameters = {"d": 2, "lag": 0.1, "init_shift": 2.0, "init_scale": 0.3}
+    constraints = {
+        "d": Interval(int, 1, None),
+        "lag": Interval(float, 0, None, closed="neither"),
+        "init_shift": Interval(float, None, None),
+        "init_scale": Interval(float, 0, None, closed="neither"),
+    }
     data_kinds = ("trajectories", "samples")
     default_sizes = {"n_train": 5000, "n_reference": 2000, "n_particles": 500}
 

@@ -17,6 +17,7 @@ from scipy.special import logsumexp
 
 from kswgd.dataset import Dataset, TrainingData
 from kswgd.helpers import kind_or_default
+from kswgd.params import Choice, Interval
 
 
 class GMM(Dataset):
@@ -24,16 +25,15 @@ class GMM(Dataset):
     description = "Gaussian mixture: ring of 8 or grid of 25 in d dimensions; exact"
     parameters = {"layout": "ring", "d": 2, "sigma": 0.3, "radius": 3.0, "spacing": 2.0,
                   "init_scale": 1.0}
+    constraints = {
+        "layout": Choice("ring", "grid"),
+        "d": Interval(int, 2, None),
+        "sigma": Interval(float, 0, None, closed="neither"),
+        "radius": Interval(float, 0, None, closed="neither"),
+        "spacing": Interval(float, 0, None, closed="neither"),
+        "init_scale": Interval(float, 0, None, closed="neither"),
+    }
     data_kinds = ("samples",)
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        from kswgd.params import ConfigError, choice_error
-
-        if self.params["layout"] not in ("ring", "grid"):
-            raise choice_error("gmm layout", self.params["layout"], ("ring", "grid"))
-        if self.params["d"] < 2:
-            raise ConfigError(f"gmm: d must be >= 2, got {self.params['d']}")
 
     @property
     def dim(self) -> int:

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import optimize
 
 from kswgd.helpers import LangevinDataset, basin_tv
+from kswgd.params import Floats, Interval
 
 _A = np.array([-200.0, -100.0, -170.0, 15.0])
 _a = np.array([-1.0, -1.0, -6.5, 0.7])
@@ -73,6 +74,15 @@ class MullerBrown(LangevinDataset):
     description = "Müller–Brown potential at beta=0.05; EM chains, exact rejection reference"
     parameters = {"beta": 0.05, "lag": 0.01, "n_sub": 20, "burn_in": 100, "n_chains": 20,
                   "init_loc": (0.62, 0.03), "init_scale": 0.05}
+    constraints = {
+        "beta": Interval(float, 0, None, closed="neither"),
+        "lag": Interval(float, 0, None, closed="neither"),
+        "n_sub": Interval(int, 1, None),
+        "burn_in": Interval(int, 0, None),
+        "n_chains": Interval(int, 1, None),
+        "init_loc": Floats(2),
+        "init_scale": Interval(float, 0, None, closed="neither"),
+    }
     reference_note = "rejection from uniform on a box holding all but ~1e-16 of the mass"
     default_sizes = {"n_train": 5000, "n_reference": 2000, "n_particles": 500}
 

@@ -24,7 +24,7 @@ from scipy import integrate, optimize
 
 from kswgd.core.exact import fd_generator_spectrum
 from kswgd.helpers import LangevinDataset, basin_tv, inverse_cdf_1d
-from kswgd.params import ConfigError
+from kswgd.params import ConfigError, Interval
 
 _LO, _HI = -1.6, 1.6
 _N_EIGENVALUES = 20   # the finite-difference table of eigenvalues
@@ -48,6 +48,15 @@ class Prinz(LangevinDataset):
     description = "Prinz 1-D four-well potential; Euler–Maruyama chains, inverse-CDF reference"
     parameters = {"temperature": 1.0, "lag": 0.01, "n_sub": 50, "burn_in": 200, "n_chains": 20,
                   "init_lo": -1.0, "init_hi": -0.6}
+    constraints = {
+        "temperature": Interval(float, 0, None, closed="neither"),
+        "lag": Interval(float, 0, None, closed="neither"),
+        "n_sub": Interval(int, 1, None),
+        "burn_in": Interval(int, 0, None),
+        "n_chains": Interval(int, 1, None),
+        "init_lo": Interval(float, None, None),
+        "init_hi": Interval(float, None, None),
+    }
     reference_note = "inverse CDF on a 200 001-point grid over [-1.6, 1.6] (exact to ~1e-10)"
     default_sizes = {"n_train": 5000, "n_reference": 2000, "n_particles": 500}
 

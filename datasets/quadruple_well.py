@@ -33,6 +33,7 @@ from kswgd.helpers import (
     rejection_gaussian_1d,
     uniform_box_minus_discs,
 )
+from kswgd.params import Interval
 
 WELLS = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
 WELL_RADIUS = 0.4
@@ -81,6 +82,15 @@ class QuadrupleWell(Dataset):
         "x0_scale": 0.5,
         "init_half_width": 2.0,
         "init_radius": WELL_RADIUS,
+    }
+    constraints = {
+        "lag": Interval(float, 0, None, closed="neither"),
+        "n_sub": Interval(int, 1, None),
+        "burn_in": Interval(int, 0, None),
+        "n_chains": Interval(int, 1, None),
+        "x0_scale": Interval(float, 0, None, closed="neither"),
+        "init_half_width": Interval(float, 0, None, closed="neither"),
+        "init_radius": Interval(float, 0, None, closed="neither"),
     }
     data_kinds = ("trajectories", "samples")
     reference_note = "exact: product of two 1-D rejection samplers for exp(-(x^2-1)^2)"

@@ -23,12 +23,19 @@ from kswgd.dataset import Dataset, Manifold, TrainingData
 from kswgd.helpers import histogram_tv, kind_or_default
 from kswgd.helpers import tangent_sphere as _tangent_circle
 from kswgd.helpers import unit_rows as _unit
+from kswgd.params import Interval
 
 
 class Sphere(Dataset):
     name = "sphere"
     description = "uniform on the unit sphere S² in R³; geodesic random-walk pairs"
     parameters = {"lag": 0.05, "n_sub": 10, "init_z_min": 0.95, "n_bins": 20}
+    constraints = {
+        "lag": Interval(float, 0, None, closed="neither"),
+        "n_sub": Interval(int, 1, None),
+        "init_z_min": Interval(float, -1, 1, closed="left"),
+        "n_bins": Interval(int, 1, None),
+    }
     data_kinds = ("trajectories", "samples")
     default_sizes = {"n_train": 1000, "n_reference": 2000, "n_particles": 500}
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from kswgd.dataset import Dataset, Manifold, TrainingData
 from kswgd.helpers import histogram_tv, kind_or_default
+from kswgd.params import Interval
 
 
 def torus_spectrum(R: float, r: float, count: int, n_modes: int = 64) -> np.ndarray:
@@ -89,6 +90,14 @@ class Torus(Dataset):
     description = "uniform surface measure on the torus R=2, r=0.8 in R³; angle-SDE pairs"
     parameters = {"R": 2.0, "r": 0.8, "lag": 0.05, "n_sub": 10, "init_half_width": 0.3,
                   "n_bins": 36}
+    constraints = {
+        "R": Interval(float, 0, None, closed="neither"),
+        "r": Interval(float, 0, None, closed="neither"),
+        "lag": Interval(float, 0, None, closed="neither"),
+        "n_sub": Interval(int, 1, None),
+        "init_half_width": Interval(float, 0, None, closed="neither"),
+        "n_bins": Interval(int, 1, None),
+    }
     data_kinds = ("trajectories", "samples")
     default_sizes = {"n_train": 800, "n_reference": 2000, "n_particles": 2000}
 

@@ -5,7 +5,9 @@ runs it. :func:`main` owns what the user sees when something goes wrong:
 
 - a user error (``ConfigError``: unknown dataset, method, suite, metric or parameter, a bad
   file, a TOML syntax error; or a bad command line) is one line ``kswgd: error: ...`` on stderr
-  and exit status 2, never a traceback;
+  and exit status 2, never a traceback; so is a file-system error about a path the user gave
+  (no such file or folder, permission denied, a read-only file system, a name too long);
+- any other OSError (a full disk, an I/O error) is a failure mid-work: one line and exit 1;
 - Ctrl-C prints ``interrupted`` (``run`` adds how many runs finished) and exits 130;
 - output piped into a reader that stops early (``kswgd list | head -3``) ends quietly, exit 0.
 """
@@ -13,6 +15,7 @@ runs it. :func:`main` owns what the user sees when something goes wrong:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -25,6 +28,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 #: Exit status of a user error (bad name, bad file, bad command line) and of Ctrl-C (128 + SIGINT).
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+#: Exit status of a system failure mid-work (a full disk, an I/O error).
+EXIT_FAILURE = 1
 #: Exit status when the reader of stdout went away: 128 + SIGPIPE, what a shell reports for a
 #: command killed by a closed pipe.
 EXIT_BROKEN_PIPE = 141
@@ -67,11 +72,12 @@ def _add_list(sub):
 def _cmd_list(args) -> int:
     from kswgd import registry
 
+    datasets, samplers = registry.datasets(), registry.samplers()  # errors before any output
     print("datasets:")
-    for name, cls in registry.datasets().items():
+    for name, cls in datasets.items():
         print(f"  {name:18s} {cls.description}")
     print("methods:")
-    for name, cls in registry.samplers().items():
+    for name, cls in samplers.items():
         print(f"  {name:18s} uses {'+'.join(cls.uses) or '-':28s} {cls.description}")
     return 0
 
@@ -127,6 +133,9 @@ def _cmd_run(args) -> int:
     suite = load_suite(args.suite)
     suite.check_filters(args.dataset, args.method)  # cheap checks before the heavy imports
     check_out(args.out)
+    from kswgd.engine.plan import plan_suite
+
+    plan_suite(suite, args.dataset, args.method)  # every name and parameter, before any output
     from kswgd.engine.executors import check_backend, check_threads, make_executor
 
     check_threads(args.threads_per_run)
@@ -467,9 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: File-system errors about a path the user gave: one line, like a ConfigError.
-_PATH_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
-                NotADirectoryError)
+#: File-system errors about a path the user gave: one line and exit 2, like a ConfigError.
+_PATH_ERRNOS = {errno.ENOENT, errno.EEXIST, errno.EACCES, errno.EPERM, errno.EISDIR,
+                errno.ENOTDIR, errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP}
 
 
 def _error(message: str) -> None:
@@ -496,17 +505,18 @@ def main(argv: list[str] | None = None) -> int:
         _error(err)
     except tomllib.TOMLDecodeError as err:
         _error(f"TOML syntax error: {err}")
-    except _PATH_ERRORS as err:
-        _error(f"{err.strerror or err}: {err.filename!r}" if err.filename else err)
-    except KeyboardInterrupt as err:
-        print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``kswgd list | head``). As the Python docs advise, point stdout
         # at devnull so that the interpreter's final flush does not fail again, and stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except OSError as err:
+        _error(f"{err.strerror or err}: {err.filename!r}" if err.filename else err)
+        return EXIT_USAGE if err.errno in _PATH_ERRNOS else EXIT_FAILURE
+    except KeyboardInterrupt as err:
+        print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_USAGE
 
 

@@ -41,6 +41,8 @@ class Dataset:
     name : registry name (``kswgd list`` shows it).
     description : one line, shown by ``kswgd list``.
     parameters : dict of defaults; every accepted parameter must appear here.
+    constraints : the valid values of each parameter (kswgd.params: Interval, Choice, ...),
+        checked with every value given before anything runs.
     data_kinds : subset of ("trajectories", "samples") that ``train`` can produce.
     default_sizes : n_train, n_reference, n_particles shown by ``kswgd datasets``.
     reference_note : how ``draw`` produces draws of π ("exact" or a description).
@@ -55,6 +57,7 @@ class Dataset:
     name: str = ""
     description: str = ""
     parameters: dict = {}
+    constraints: dict = {}
     data_kinds: tuple[str, ...] = ("samples",)
     reference_note: str = "exact independent draws"
     default_sizes: dict = {"n_train": 2000, "n_reference": 2000, "n_particles": 500}
@@ -70,7 +73,8 @@ class Dataset:
     potential: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __init__(self, **params):
-        self.params = resolve_params(self.parameters, params, f"dataset {self.name!r}")
+        self.params = resolve_params(self.parameters, params, f"dataset {self.name!r}",
+                                     self.constraints)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"

@@ -8,7 +8,14 @@ KSWGD itself is one of the sampler plug-ins (``baselines/kswgd.py``).
 
 Extra folders: ``KSWGD_PLUGIN_PATH`` (os.pathsep-separated) lists directories whose
 ``datasets/*.py`` and ``baselines/*.py`` files are loaded by path, so a researcher can add a
-sampler or a dataset without touching this repository.
+sampler or a dataset without touching this repository; a listed directory that does not exist
+is refused.
+
+A plug-in file that cannot be imported (a syntax error, a failing import, any exception at
+import time), two plug-ins with the same name, and a dataset or sampler class that lacks a
+required member (a dataset's ``dim``, ``draw``, ``train`` and ``initial``; a sampler's
+``step``) are each a one-line ConfigError naming the file, raised when the registry is first
+read.
 """
 
 from __future__ import annotations
@@ -23,16 +30,39 @@ from functools import cache
 from pathlib import Path
 
 from kswgd.dataset import Dataset
-from kswgd.params import choice_error
+from kswgd.params import ConfigError, choice_error
 from kswgd.sampler import Sampler
+
+#: What a registered plug-in class must define itself (not inherit from the base class).
+REQUIRED = {Dataset: ("dim", "draw", "train", "initial"), Sampler: ("step",)}
+
+
+def _import_error(where: str, err: BaseException) -> ConfigError:
+    if isinstance(err, SyntaxError):
+        return ConfigError(f"plug-in {where}: syntax error at line {err.lineno}: {err.msg}")
+    return ConfigError(f"plug-in {where} cannot be imported: {type(err).__name__}: "
+                       f"{' '.join(str(err).split())}")
+
+
+def _plugin_roots() -> list[Path]:
+    """The directories of KSWGD_PLUGIN_PATH; one that does not exist is a ConfigError."""
+    roots = [Path(r) for r in os.environ.get("KSWGD_PLUGIN_PATH", "").split(os.pathsep) if r]
+    for root in roots:
+        if not root.is_dir():
+            raise ConfigError(f"KSWGD_PLUGIN_PATH lists {str(root)!r}, which is not a directory "
+                              "(it should hold datasets/*.py and/or baselines/*.py)")
+    return roots
 
 
 def _modules(package: str, folder: str):
     pkg = importlib.import_module(package)
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
-            yield importlib.import_module(f"{package}.{info.name}")
-    for root in filter(None, os.environ.get("KSWGD_PLUGIN_PATH", "").split(os.pathsep)):
+            try:
+                yield importlib.import_module(f"{package}.{info.name}")
+            except Exception as err:  # noqa: BLE001 - any failure of a plug-in file is one line
+                raise _import_error(str(Path(pkg.__path__[0], info.name + ".py")), err) from None
+    for root in _plugin_roots():
         for path in sorted(Path(root, folder).glob("*.py")):
             if path.name.startswith("_"):
                 continue
@@ -40,8 +70,19 @@ def _modules(package: str, folder: str):
             spec = importlib.util.spec_from_file_location(mod_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[mod_name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except Exception as err:  # noqa: BLE001
+                del sys.modules[mod_name]
+                raise _import_error(str(path), err) from None
             yield module
+
+
+def _source(cls: type) -> str:
+    try:
+        return inspect.getsourcefile(cls) or cls.__module__
+    except TypeError:
+        return cls.__module__
 
 
 def _collect(package: str, folder: str, base: type) -> dict[str, type]:
@@ -50,7 +91,13 @@ def _collect(package: str, folder: str, base: type) -> dict[str, type]:
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, base) and obj.__module__ == module.__name__ and obj.name:
                 if obj.name in found:
-                    raise RuntimeError(f"two plug-ins named {obj.name!r}: {found[obj.name]}, {obj}")
+                    raise ConfigError(f"two plug-ins named {obj.name!r}: "
+                                      f"{_source(found[obj.name])} and {_source(obj)}")
+                missing = [m for m in REQUIRED[base] if getattr(obj, m) is getattr(base, m)]
+                if missing:
+                    raise ConfigError(f"plug-in {_source(obj)}: {base.__name__.lower()} "
+                                      f"{obj.name!r} does not define {', '.join(missing)} "
+                                      "(required)")
                 found[obj.name] = obj
     return found
 

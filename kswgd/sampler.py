@@ -18,7 +18,7 @@ import numpy as np
 
 from kswgd.core.spectrum import dissipation_rate, spectral_residual
 from kswgd.dataset import Dataset, TrainingData, move
-from kswgd.params import resolve_params
+from kswgd.params import Interval, resolve_params
 
 ACCESS = ("trajectories", "samples", "score", "log_density", "spectrum")
 
@@ -27,20 +27,23 @@ class Sampler:
     """Base class of a particle sampler.
 
     Class attributes: ``name`` (registry name), ``description`` (one line), ``parameters``
-    (defaults, the only accepted keys), ``uses`` (the information it consumes, shown beside its
-    leaderboard row), ``data_kind`` (the training data it asks the dataset for: "trajectories",
-    "samples" or None for none; if not None, also in ``uses``). An instance may set ``uses`` and
-    ``data_kind`` in ``__init__`` from its parameters. Required method: ``step``.
+    (defaults, the only accepted keys), ``constraints`` (the valid values of each parameter, see
+    kswgd.params), ``uses`` (the information it consumes, shown beside its leaderboard row),
+    ``data_kind`` (the training data it asks the dataset for: "trajectories", "samples" or None
+    for none; if not None, also in ``uses``). An instance may set ``uses`` and ``data_kind`` in
+    ``__init__`` from its parameters. Required method: ``step``.
     """
 
     name: str = ""
     description: str = ""
     parameters: dict = {"step": 0.1}
+    constraints: dict = {"step": Interval(float, 0, None, closed="neither")}
     uses: tuple[str, ...] = ()
     data_kind: str | None = None
 
     def __init__(self, **params):
-        self.params = resolve_params(self.parameters, params, f"method {self.name!r}")
+        self.params = resolve_params(self.parameters, params, f"method {self.name!r}",
+                                     self.constraints)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
@@ -94,7 +97,8 @@ def run_sampler(
     """The run loop (the runner's too): ``n_steps`` steps from ``x0``, returning the particles.
 
     ``callback(Checkpoint)`` is called after the steps listed in ``at`` (default: every step);
-    it may return True to stop early. Raises FloatingPointError on non-finite particles or when
+    it may return True to stop early. Raises ValueError at once when ``step`` returns anything
+    but an array of the particles' shape, and FloatingPointError on non-finite particles or when
     a particle leaves the box max |x| ≤ ``bound`` (divergence), naming the step.
     """
     x = np.array(x0, dtype=np.float64, copy=True)
@@ -104,6 +108,10 @@ def run_sampler(
         t0 = time.perf_counter()
         x = sampler.step(x, rng)
         seconds += time.perf_counter() - t0
+        if not isinstance(x, np.ndarray) or x.shape != prev.shape:
+            raise ValueError(f"{sampler.name or type(sampler).__name__}.step returned "
+                             f"{getattr(x, 'shape', type(x).__name__)} at step {it}; expected "
+                             f"the particles' shape {prev.shape}")
         if not np.all(np.isfinite(x)):
             raise FloatingPointError(f"non-finite particles at step {it}")
         if bound is not None and np.max(np.abs(x)) > bound:

@@ -3,6 +3,10 @@ every sampler that ``kswgd.registry`` finds is checked here, so a file dropped i
 ``datasets/`` or ``baselines/`` (or a ``KSWGD_PLUGIN_PATH`` folder) is covered without editing
 this test.
 
+Parameters (both kinds): every parameter has a constraint that its default meets; values just
+outside each declared range, of a wrong type or not among the choices are refused with a one-line
+ConfigError naming the plug-in, the key and what is valid, and the range's own ends are accepted.
+
 Datasets: parameters round-trip and unknown ones are refused naming the valid ones; ``draw``,
 ``train`` (every declared kind) and ``initial`` return finite float arrays of the declared
 shapes and are reproducible from the seed; every exact quantity a dataset declares agrees with
@@ -32,7 +36,7 @@ import pytest
 from kswgd import registry
 from kswgd.core import metrics
 from kswgd.dataset import Dataset, Manifold, TrainingData
-from kswgd.params import ConfigError
+from kswgd.params import Boolean, Choice, ConfigError, Floats, Interval, Text, resolve_params
 from kswgd.sampler import ACCESS, Sampler
 
 DATASETS = sorted(registry.datasets())
@@ -99,6 +103,80 @@ def _check_params(cls, owner: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Parameter constraints (both kinds of plug-in)
+# ---------------------------------------------------------------------------------------------
+
+PLUGINS = [("dataset", n) for n in DATASETS] + [("method", n) for n in SAMPLERS]
+
+
+def _plugin(kind: str, name: str):
+    return (registry.datasets() if kind == "dataset" else registry.samplers())[name]
+
+
+def _outside(rule) -> list:
+    """Values the constraint must refuse: just beyond each end of an interval (the end itself
+    when it is open), a wrong type, a choice that is not one, a sequence of the wrong length."""
+    if isinstance(rule, Interval):
+        bad: list = ["abc", True, float("nan")]
+        if rule.kind is int:
+            bad.append(2.5)
+        for end, sign, included in ((rule.low, -1, rule.closed in ("both", "left")),
+                                    (rule.high, 1, rule.closed in ("both", "right"))):
+            if end is None:
+                continue
+            if not included:
+                bad.append(end)
+            bad.append(end + sign if rule.kind is int
+                       else float(np.nextafter(end, sign * np.inf)))
+        return bad
+    if isinstance(rule, Choice):
+        return ["no_such_choice_xyz", 3.5]
+    if isinstance(rule, Floats):
+        return [[1.0] * (rule.length + 1), "abc"]
+    if isinstance(rule, Boolean):
+        return ["maybe", 2]
+    if isinstance(rule, Text):
+        return [3]
+    raise AssertionError(f"unknown constraint {rule!r}")
+
+
+def _ends(rule) -> list:
+    """Values at the edges of a constraint that it must accept: an interval's closed ends."""
+    if not isinstance(rule, Interval):
+        return []
+    return [e for e, inside in ((rule.low, rule.closed in ("both", "left")),
+                                (rule.high, rule.closed in ("both", "right")))
+            if e is not None and inside]
+
+
+@pytest.mark.parametrize("kind,name", PLUGINS)
+def test_every_parameter_has_a_constraint_that_its_default_meets(kind, name):
+    cls = _plugin(kind, name)
+    assert set(cls.constraints) == set(cls.parameters), \
+        f"{kind} {name}: parameters without a constraint " \
+        f"{sorted(set(cls.parameters) - set(cls.constraints))}, constraints without a " \
+        f"parameter {sorted(set(cls.constraints) - set(cls.parameters))}"
+    for key, rule in cls.constraints.items():
+        assert rule.accepts(cls.parameters[key]), f"{kind} {name}: default {key} breaks {rule}"
+
+
+@pytest.mark.parametrize("kind,name", PLUGINS)
+def test_every_constraint_refuses_values_outside_it_in_one_line(kind, name):
+    cls = _plugin(kind, name)
+    owner = f"{kind} {name!r}"
+    for key, rule in cls.constraints.items():
+        for value in _outside(rule):
+            with pytest.raises(ConfigError) as err:
+                cls(**{key: value})
+            message = str(err.value)
+            assert "\n" not in message and repr(key) in message and owner in message, message
+            assert rule.describe() in message, message
+        for value in _ends(rule):  # the ends of a closed range are valid
+            cast = type(cls.parameters[key])(value)
+            assert resolve_params(cls.parameters, {key: cast}, owner, cls.constraints)[key] == cast
+
+
+# ---------------------------------------------------------------------------------------------
 # Datasets
 # ---------------------------------------------------------------------------------------------
 
@@ -114,11 +192,7 @@ def test_dataset_parameters_round_trip_and_unknown_ones_are_refused(name):
 @pytest.mark.parametrize("name", DATASETS)
 def test_dataset_draw_train_initial_shapes_kinds_and_seeds(name):
     ds = dataset(name)
-    try:
-        d = ds.dim
-    except NotImplementedError:
-        pytest.fail(f"dataset {name} must define the property `dim`, the ambient dimension "
-                    "(docs/plugins.md, 'dim')", pytrace=False)
+    d = ds.dim  # the registry refuses a dataset class without it
     assert isinstance(d, int) and d >= 1, f"{name}.dim = {d!r}, must be a positive int"
     assert ds.data_kinds and set(ds.data_kinds) <= set(KINDS), \
         f"{name}.data_kinds = {ds.data_kinds!r}: a non-empty tuple from {KINDS}"

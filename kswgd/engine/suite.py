@@ -16,7 +16,8 @@ with different budgets. ``[[methods]]`` entries have ``name``, ``params`` and op
 ``label``. Optional ``description`` and ``estimated_minutes`` (the measured wall clock on the
 2-core machine) are what ``kswgd suites`` shows. ``time_limit`` (seconds per run, default
 :data:`DEFAULT_TIME_LIMIT`; ``kswgd run --time-limit`` overrides it) stops a run that takes
-longer; it is not part of any run's identity.
+longer; it is not part of any run's identity. Every key's type and range is checked on
+loading (:data:`BUDGET_CONSTRAINTS`): a bad one is a one-line ConfigError naming the file.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kswgd.params import ConfigError, choice_error
+from kswgd.params import ConfigError, Interval, ListOf, Text, choice_error
 
 #: Seconds one run may take unless the suite or ``kswgd run --time-limit`` says otherwise.
 DEFAULT_TIME_LIMIT = 3600.0
@@ -45,6 +46,39 @@ BUDGET_KEYS = {
     "pilot_steps": 0,
     "keep_particles": "final",
 }
+
+#: The valid values of each budget key (TOML is typed: an integer key takes an integer, never a
+#: float or a boolean). ``keep_particles`` and ``pilot_steps`` are checked further when planning.
+BUDGET_CONSTRAINTS = {
+    "repetitions": Interval(int, 1, None),
+    "n_particles": Interval(int, 2, None),
+    "n_steps": Interval(int, 1, None),
+    "n_checkpoints": Interval(int, 1, None),
+    "n_train": Interval(int, 2, None),
+    "n_reference": Interval(int, 2, None),
+    "metrics": ListOf(Text(), 1),
+    "floor_seeds": Interval(int, 1, None),
+    "root_seed": Interval(int, 0, None),
+    "step_grid": ListOf(Interval(float, 0, None, closed="neither")),
+    "pilot_steps": Interval(int, None, None),   # 1..n_steps (0 = n_steps), checked by the plan
+    "keep_particles": Text(),
+}
+_TABLE = "a table"
+
+
+def _check(path: Path, where: str, key: str, value, rule) -> None:
+    """One-line ConfigError when ``value`` of ``key`` breaks ``rule`` (a kswgd.params
+    constraint, or _TABLE for a TOML table)."""
+    ok = isinstance(value, dict) if rule is _TABLE else rule.accepts(value)
+    if not ok:
+        valid = rule if rule is _TABLE else rule.describe()
+        raise ConfigError(f"suite {path.name}: {where}{key} must be {valid}, got {value!r}")
+
+
+def _check_budget(path: Path, where: str, table: dict) -> None:
+    for key, rule in BUDGET_CONSTRAINTS.items():
+        if key in table:
+            _check(path, where, key, table[key], rule)
 
 
 @dataclass
@@ -124,14 +158,32 @@ def load_suite(name_or_path: str) -> Suite:
     for key in raw:
         if key not in allowed:
             raise choice_error(f"key in suite {path.name}", key, allowed)
+    _check_budget(path, "", raw)
+    for key in ("name", "description"):
+        if key in raw:
+            _check(path, "", key, raw[key], Text())
+    for key in ("datasets", "methods"):
+        if not (isinstance(raw.get(key, []), list)
+                and all(isinstance(item, dict) for item in raw.get(key, []))):
+            raise ConfigError(f"suite {path.name}: {key} must be an array of tables "
+                              f"([[{key}]] entries), got {raw[key]!r}")
     top = {k: raw.get(k, v) for k, v in BUDGET_KEYS.items()}
     entries = []
-    for item in raw.get("datasets", []):
+    for i, item in enumerate(raw.get("datasets", [])):
         extra = set(item) - set(BUDGET_KEYS) - {"name", "params", "method_params", "methods"}
         if extra or "name" not in item:
             raise ConfigError(f"suite {path.name}: a [[datasets]] entry needs 'name' and may "
                               f"have params, method_params, methods and "
                               f"{', '.join(BUDGET_KEYS)}; got {sorted(item)}")
+        where = f"[[datasets]] entry {i + 1} ({item['name']!r}): "
+        _check(path, where, "name", item["name"], Text())
+        _check_budget(path, where, item)
+        _check(path, where, "params", item.get("params", {}), _TABLE)
+        _check(path, where, "method_params", item.get("method_params", {}), _TABLE)
+        for method, table in item.get("method_params", {}).items():
+            _check(path, where, f"method_params.{method}", table, _TABLE)
+        if "methods" in item:
+            _check(path, where, "methods", item["methods"], ListOf(Text(), 1))
         budget = {k: item.get(k, top[k]) for k in BUDGET_KEYS}
         only = item.get("methods")
         entries.append(DatasetEntry(item["name"], dict(item.get("params", {})), budget,
@@ -140,10 +192,15 @@ def load_suite(name_or_path: str) -> Suite:
     methods = []
     items = raw.get("methods", [])
     names = [item.get("name") for item in items]
-    for item in items:
+    for i, item in enumerate(items):
         if "name" not in item or set(item) - {"name", "params", "label"}:
             raise ConfigError(f"suite {path.name}: a [[methods]] entry has 'name', 'params' "
                               "and optionally 'label'")
+        where = f"[[methods]] entry {i + 1}: "
+        _check(path, where, "name", item["name"], Text())
+        _check(path, where, "params", item.get("params", {}), _TABLE)
+        if "label" in item:
+            _check(path, where, "label", item["label"], Text())
         params = dict(item.get("params", {}))
         methods.append((item["name"], params, item.get("label") or method_label(
             item["name"], params, unique=names.count(item["name"]) == 1)))
@@ -160,12 +217,9 @@ def load_suite(name_or_path: str) -> Suite:
     if not entries or not methods:
         raise ConfigError(f"suite {path.name} needs at least one [[datasets]] and [[methods]]")
     minutes = raw.get("estimated_minutes")
-    if minutes is not None and not (isinstance(minutes, int | float) and minutes > 0):
-        raise ConfigError(f"suite {path.name}: estimated_minutes must be a positive number, "
-                          f"got {minutes!r}")
+    if minutes is not None:
+        _check(path, "", "estimated_minutes", minutes, Interval(float, 0, None, closed="neither"))
     limit = raw.get("time_limit", DEFAULT_TIME_LIMIT)
-    if isinstance(limit, bool) or not (isinstance(limit, int | float) and 0 < limit < float("inf")):
-        raise ConfigError(f"suite {path.name}: time_limit must be a positive number of seconds "
-                          f"per run, got {limit!r}")
+    _check(path, "", "time_limit", limit, Interval(float, 0, None, closed="neither"))
     return Suite(raw.get("name", path.stem), raw.get("description", ""), entries, methods, path,
                  minutes, float(limit))

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from kswgd import registry
-from kswgd.params import ConfigError, choice_error
+from kswgd.params import ConfigError, check_memory, choice_error
 
 SPLITS = ("reference", "train")
+
 
 
 def describe_datasets() -> list[dict]:
@@ -49,6 +50,7 @@ def sample_dataset(name: str, split: str, n: int, seed: int, params: dict | None
     if n < 1:
         raise ConfigError(f"--n must be a positive integer, got {n}")
     ds = registry.get_dataset(name, **(params or {}))
+    check_memory(n * ds.dim * 8, f"{n} x {ds.dim} float64 draws of {name!r}")
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     x = ds.draw(n, rng) if split == "reference" else ds.train(n, rng).x
     return np.ascontiguousarray(x, dtype=np.float64)
