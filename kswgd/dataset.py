@@ -2,12 +2,13 @@
 
 A dataset is a target law π with its data. A plug-in module in ``datasets/`` defines one or
 more subclasses of :class:`Dataset`; the registry (``kswgd.registry``) finds them by ``name``.
+docs/plugins.md has a complete example and every member; tests/test_contract.py checks them.
 
-Required: ``draw`` (independent draws of π, used for the held-out reference set and for the
-noise floors), ``train`` (training data: static samples and/or trajectory pairs) and
-``initial`` (the initial particle law). Optional, set to ``None`` when unknown: ``score``,
-``log_density``, ``potential``, ``eigenvalues`` and ``manifold``. Task metrics are returned by
-``task_metrics``.
+Required: ``name``, ``description``, the property ``dim``, ``draw`` (independent draws of π,
+used for the held-out reference set and for the noise floors), ``train`` (training data: static
+samples and/or trajectory pairs; an unknown ``kind`` raises ConfigError) and ``initial`` (the
+initial particle law). Optional, ``None`` when unknown: ``score``, ``log_density``,
+``potential``, ``eigenvalues`` and ``manifold``. Task metrics are returned by ``task_metrics``.
 
 The spectrum of L is declared in one place, ``exact_spectrum`` (eigenvalues and eigenfunctions,
 built from ``kswgd.core.exact``), which the ``oracle`` estimator reads; ``eigenvalues`` gives
@@ -38,10 +39,12 @@ class Dataset:
     Class attributes
     ----------------
     name : registry name (``kswgd list`` shows it).
+    description : one line, shown by ``kswgd list``.
     parameters : dict of defaults; every accepted parameter must appear here.
     constraints : the valid values of each parameter (kswgd.params: Interval, Choice, ...),
         checked with every value given before anything runs.
     data_kinds : subset of ("trajectories", "samples") that ``train`` can produce.
+    default_sizes : n_train, n_reference, n_particles shown by ``kswgd datasets``.
     reference_note : how ``draw`` produces draws of π ("exact" or a description).
     well_centres : (K, d) centres of the metastable wells, or None; the paper's ``coverage``
         metric counts particles near them.
@@ -78,11 +81,12 @@ class Dataset:
 
     @property
     def dim(self) -> int:
-        """Ambient dimension d of the particles."""
+        """Ambient dimension d of the particles (required: subclasses must define it)."""
         raise NotImplementedError
 
     @property
     def manifold(self) -> Manifold | None:
+        """The embedded manifold π lives on, or None (Euclidean)."""
         return None
 
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -90,7 +94,8 @@ class Dataset:
         raise NotImplementedError
 
     def train(self, n: int, rng: np.random.Generator, kind: str | None = None) -> TrainingData:
-        """Training data of size n. ``kind`` picks "trajectories" or "samples" (default: first)."""
+        """Training data of size n. ``kind`` picks "trajectories" or "samples" (None: the first
+        of ``data_kinds``); an unknown kind raises ConfigError (``helpers.kind_or_default``)."""
         raise NotImplementedError
 
     def initial(self, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -5,6 +5,7 @@ A sampler plug-in (``baselines/*.py``) subclasses :class:`Sampler`: it declares 
 log_density, spectrum), a ``setup`` that learns from the training data (timed as fit time) and a
 ``step`` that moves all particles once. The runner owns the loop, seeds, budgets, timers and
 checkpoints through :func:`run_sampler`, the one run loop (tests and notebooks call it too).
+docs/plugins.md has a complete example and every member; tests/test_contract.py checks them.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ ACCESS = ("trajectories", "samples", "score", "log_density", "spectrum")
 class Sampler:
     """Base class of a particle sampler.
 
-    Class attributes: ``name`` (registry name), ``parameters`` (defaults), ``constraints``
-    (the valid values of each parameter, see kswgd.params), ``uses`` (the
-    information it consumes, shown beside its leaderboard row), ``data_kind`` (the training data
-    it asks the dataset for: "trajectories", "samples" or None for none).
+    Class attributes: ``name`` (registry name), ``description`` (one line), ``parameters``
+    (defaults, the only accepted keys), ``constraints`` (the valid values of each parameter, see
+    kswgd.params), ``uses`` (the information it consumes, shown beside its leaderboard row),
+    ``data_kind`` (the training data it asks the dataset for: "trajectories", "samples" or None
+    for none; if not None, also in ``uses``). An instance may set ``uses`` and ``data_kind`` in
+    ``__init__`` from its parameters. Required method: ``step``.
     """
 
     name: str = ""
@@ -51,7 +54,7 @@ class Sampler:
         self.manifold = dataset.manifold
 
     def step(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Move all particles once; returns the new (N, d) array."""
+        """Move all particles once; returns a new (N, d) array and leaves ``x`` unchanged."""
         raise NotImplementedError
 
     def diagnostics(self) -> dict[str, float]:

@@ -21,7 +21,8 @@ reads nothing of the dataset or the training data beyond its declared ``uses`` (
 proxy around both).
 
 Sizes are small (N = 12 particles, 3 steps, 120 training points) and parameters that only set a
-cost (burn-in, rank, features, grid sizes) are reduced where a plug-in has them.
+cost (burn-in, rank, features, grid sizes) are reduced where a plug-in has them. A failure
+message says what the interface requires; docs/plugins.md describes each member.
 """
 
 from __future__ import annotations
@@ -77,15 +78,26 @@ def _check_array(a, shape, what: str) -> None:
     assert np.all(np.isfinite(a)), f"{what}: non-finite entries"
 
 
+def _refused(call, requirement: str) -> ConfigError:
+    """The ConfigError that ``call()`` raises; fails with ``requirement`` when it raises none."""
+    try:
+        call()
+    except ConfigError as err:
+        return err
+    pytest.fail(requirement, pytrace=False)
+
+
 def _check_params(cls, owner: str) -> None:
     obj = cls()
-    assert set(obj.params) == set(cls.parameters), f"{owner}: resolved params differ from declared"
+    assert set(obj.params) == set(cls.parameters), \
+        f"{owner}: resolved params differ from declared (docs/plugins.md, 'parameters')"
     again = cls(**obj.params)
     assert again.params == obj.params, f"{owner}: Cls(**obj.params) changed the parameters"
-    with pytest.raises(ConfigError) as err:
-        cls(no_such_parameter_xyz=1)
-    message = str(err.value)
-    assert "\n" not in message and "no_such_parameter_xyz" in message
+    message = str(_refused(lambda: cls(no_such_parameter_xyz=1),
+                           f"{owner}: an unknown parameter must raise ConfigError (call "
+                           "super().__init__(**params); docs/plugins.md, 'parameters')"))
+    assert "\n" not in message and "no_such_parameter_xyz" in message, \
+        f"{owner}: the error for an unknown parameter must be one line naming it: {message!r}"
     for key in cls.parameters:
         assert key in message, f"{owner}: the error does not name the valid parameter {key!r}"
 
@@ -172,17 +184,20 @@ def test_every_constraint_refuses_values_outside_it_in_one_line(kind, name):
 @pytest.mark.parametrize("name", DATASETS)
 def test_dataset_parameters_round_trip_and_unknown_ones_are_refused(name):
     cls = registry.datasets()[name]
-    assert issubclass(cls, Dataset) and cls.name == name and cls.description
+    assert issubclass(cls, Dataset) and cls.name == name and cls.description, \
+        f"dataset {name}: a kswgd.Dataset subclass with a one-line `description` (docs/plugins.md)"
     _check_params(cls, f"dataset {name}")
 
 
 @pytest.mark.parametrize("name", DATASETS)
 def test_dataset_draw_train_initial_shapes_kinds_and_seeds(name):
     ds = dataset(name)
-    d = ds.dim
-    assert isinstance(d, int) and d >= 1
-    assert ds.data_kinds and set(ds.data_kinds) <= set(KINDS)
-    assert {"n_train", "n_reference", "n_particles"} <= set(ds.default_sizes)
+    d = ds.dim  # the registry refuses a dataset class without it
+    assert isinstance(d, int) and d >= 1, f"{name}.dim = {d!r}, must be a positive int"
+    assert ds.data_kinds and set(ds.data_kinds) <= set(KINDS), \
+        f"{name}.data_kinds = {ds.data_kinds!r}: a non-empty tuple from {KINDS}"
+    assert {"n_train", "n_reference", "n_particles"} <= set(ds.default_sizes), \
+        f"{name}.default_sizes needs n_train, n_reference and n_particles"
     for what, fn in (("draw", ds.draw), ("initial", ds.initial)):
         a, b, c = fn(N_DRAW, rng(1)), fn(N_DRAW, rng(1)), fn(N_DRAW, rng(2))
         _check_array(a, (N_DRAW, d), f"{name}.{what}")
@@ -190,19 +205,21 @@ def test_dataset_draw_train_initial_shapes_kinds_and_seeds(name):
         assert a.tobytes() != c.tobytes(), f"{name}.{what}: ignores its generator"
     for kind in ds.data_kinds:
         t = ds.train(N_TRAIN, rng(3), kind=kind)
-        assert isinstance(t, TrainingData)
+        assert isinstance(t, TrainingData), f"{name}.train({kind}) must return TrainingData"
         _check_array(t.x, (N_TRAIN, d), f"{name}.train({kind}).x")
         if kind == "trajectories":
             _check_array(t.y, (N_TRAIN, d), f"{name}.train({kind}).y")
-            assert t.lag is not None and t.lag > 0
+            assert t.lag is not None and t.lag > 0, f"{name}.train({kind}): lag must be > 0"
         else:
             assert t.y is None, f"{name}.train(samples) returned pairs"
         again = ds.train(N_TRAIN, rng(3), kind=kind)
         assert again.x.tobytes() == t.x.tobytes(), f"{name}.train({kind}): not reproducible"
     default = ds.train(N_TRAIN, rng(3))
-    assert default.has_pairs == (ds.data_kinds[0] == "trajectories")
-    with pytest.raises(ConfigError):
-        ds.train(N_TRAIN, rng(3), kind="no_such_kind")
+    assert default.has_pairs == (ds.data_kinds[0] == "trajectories"), \
+        f"{name}.train(kind=None) must give data_kinds[0] (docs/plugins.md, 'train')"
+    _refused(lambda: ds.train(N_TRAIN, rng(3), kind="bogus"),
+             f"{name}.train(kind='bogus') must raise ConfigError naming the valid kinds "
+             "(kswgd.helpers.kind_or_default does it; docs/plugins.md, 'train')")
 
 
 @pytest.mark.parametrize("name", DATASETS)
@@ -225,13 +242,15 @@ def test_dataset_exact_quantities_agree_with_its_draws(name):
         np.testing.assert_allclose(ds.score(x), fd, rtol=1e-5, atol=1e-5 * (1 + np.abs(fd).max()),
                                    err_msg=f"{name}: score is not the gradient of log_density")
     if ds.potential is not None:
-        assert ds.log_density is not None, f"{name}: a potential but no log_density"
+        assert ds.log_density is not None, \
+            f"{name}: a potential needs a log_density (docs/plugins.md, 'potential')"
         beta = float(getattr(ds, "beta", 1.0))
         c = ds.log_density(x) + beta * ds.potential(x)
         np.testing.assert_allclose(c, c[0], atol=1e-9 * (1 + abs(c[0])),
                                    err_msg=f"{name}: log_density + beta V is not constant")
     if man is not None:
-        assert isinstance(man, Manifold) and 1 <= man.intrinsic_dim < ds.dim
+        assert isinstance(man, Manifold) and 1 <= man.intrinsic_dim < ds.dim, \
+            f"{name}.manifold: a kswgd.Manifold with 1 <= intrinsic_dim < dim"
         clouds = {"draw": x, "initial": ds.initial(N_DRAW, rng(5))}
         for kind in ds.data_kinds:
             t = ds.train(N_TRAIN, rng(6), kind=kind)
@@ -242,21 +261,27 @@ def test_dataset_exact_quantities_agree_with_its_draws(name):
             assert man.distance(pts).max() < 1e-9, f"{name}.{what} is off the manifold"
         off = x + 0.05 * rng(7).standard_normal(x.shape)
         p = man.project(off)
-        assert man.distance(p).max() < 1e-9 and np.allclose(man.project(p), p)
+        assert man.distance(p).max() < 1e-9 and np.allclose(man.project(p), p), \
+            f"{name}.manifold.project must land on the manifold and fix its points"
         v = rng(8).standard_normal(x.shape)
         pv = man.tangent(x, v)
         assert np.allclose(man.tangent(x, pv), pv), f"{name}: tangent is not a projection"
     lam = ds.eigenvalues(8)
-    assert (lam is not None) == ("spectrum" in known)
+    assert (lam is not None) == ("spectrum" in known), \
+        f"{name}: eigenvalues(1) and eigenvalues(8) disagree on whether the spectrum is known"
     if lam is not None:
         lam = np.asarray(lam, dtype=float)
         # Convention (Dataset.eigenvalues): λ_1..λ_r of L = −(Δ − ∇V·∇), the zero mode excluded.
-        assert lam.shape == (8,) and np.all(np.isfinite(lam))
-        assert lam[0] > 0 and np.all(np.diff(lam) >= 0), f"{name}: eigenvalues {lam}"
-        np.testing.assert_array_equal(np.asarray(ds.eigenvalues(3), dtype=float), lam[:3])
+        assert lam.shape == (8,) and np.all(np.isfinite(lam)), \
+            f"{name}.eigenvalues(8): shape {lam.shape}, must be 8 finite values"
+        assert lam[0] > 0 and np.all(np.diff(lam) >= 0), f"{name}: eigenvalues {lam} must be " \
+            "positive and sorted, the zero eigenvalue left out (docs/plugins.md, 'eigenvalues')"
+        np.testing.assert_array_equal(np.asarray(ds.eigenvalues(3), dtype=float), lam[:3],
+                                      err_msg=f"{name}: eigenvalues(3) != eigenvalues(8)[:3]")
     centres = getattr(ds, "well_centres", None)
     if centres is not None:
-        assert np.shape(centres)[1:] == (ds.dim,) and len(centres) >= 1
+        assert np.shape(centres)[1:] == (ds.dim,) and len(centres) >= 1, \
+            f"{name}.well_centres: shape {np.shape(centres)}, must be (K, {ds.dim}), K >= 1"
     for metric, fn in ds.task_metrics().items():
         assert metric not in metrics.METRICS, f"{name}: task metric {metric!r} shadows a metric"
         value = fn(x)
@@ -359,11 +384,13 @@ def _run(cls, ds: Dataset, rec: _Recorder | None = None, variant: dict | None = 
 @pytest.mark.parametrize("name", SAMPLERS)
 def test_sampler_parameters_round_trip_and_declarations(name):
     cls = registry.samplers()[name]
-    assert issubclass(cls, Sampler) and cls.name == name and cls.description
+    assert issubclass(cls, Sampler) and cls.name == name and cls.description, \
+        f"method {name}: a kswgd.Sampler subclass with a one-line `description` (docs/plugins.md)"
     _check_params(cls, f"method {name}")
     obj = cls()
     assert set(obj.uses) <= set(ACCESS), f"{name}: uses {obj.uses} outside {ACCESS}"
-    assert obj.data_kind in (None, *KINDS)
+    assert obj.data_kind in (None, *KINDS), \
+        f"{name}.data_kind = {obj.data_kind!r}, must be None or one of {KINDS}"
     if obj.data_kind is not None:
         assert obj.data_kind in obj.uses, f"{name}: asks for {obj.data_kind} but does not use it"
     assert any(_can_run(obj, dataset(d)) for d in DATASETS), f"{name} runs on no dataset"
@@ -385,7 +412,7 @@ def test_sampler_steps_reproducibly_within_its_declared_uses(case, dname):
     try:
         sampler, xs = _run(cls, ds, rec, variant)
     except ConfigError as err:  # a documented refusal (e.g. MALA on a manifold): one line
-        assert "\n" not in str(err)
+        assert "\n" not in str(err), f"{name}.setup refused {dname} in several lines: {err}"
         pytest.skip(f"{name} refuses {dname}: {err}")
     allowed = set(sampler.uses) | ({"samples"} if "trajectories" in sampler.uses else set())
     assert rec.seen <= allowed, f"{name} on {dname} read {sorted(rec.seen - allowed)}, " \
@@ -398,8 +425,12 @@ def test_sampler_steps_reproducibly_within_its_declared_uses(case, dname):
     for a, b in zip(xs, again, strict=True):
         assert a.tobytes() == b.tobytes(), f"{name} on {dname}: same seeds, different numbers"
     diag = sampler.diagnostics()
-    assert all(isinstance(k, str) and isinstance(float(v), float) for k, v in diag.items())
-    json.dumps(sampler.fit_info())
+    assert all(isinstance(k, str) and isinstance(float(v), float) for k, v in diag.items()), \
+        f"{name}.diagnostics() must map names to floats: {diag!r}"
+    try:
+        json.dumps(sampler.fit_info())
+    except TypeError as err:
+        pytest.fail(f"{name}.fit_info() must be JSON-serialisable: {err}", pytrace=False)
 
 
 def test_the_access_recorder_catches_a_sampler_reading_beyond_its_uses():
