@@ -113,6 +113,13 @@ def test_serial_jobs_and_dask_give_identical_numbers(tmp_path, pool, reference):
             assert (outs["dask"] / sub / path.name).read_text() == path.read_text()
 
 
+def _default_sigint():
+    """SIGINT back to its default in the child: a test run started in the background (``&``)
+    inherits SIGINT ignored, and Python then never turns it into a KeyboardInterrupt (the
+    sweep would finish despite the signal and exit 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _kill_jobs_sweep(suite, out, sig, delay, total):
     """Start `kswgd run --jobs 2` in its own process group, wait for its first stored run and
     ``delay`` seconds more (or until half of the ``total`` runs are stored, so that a fast
@@ -121,7 +128,7 @@ def _kill_jobs_sweep(suite, out, sig, delay, total):
     proc = subprocess.Popen([sys.executable, "-m", "kswgd.cli", "run", "--suite", str(suite),
                              "--out", str(out), "--jobs", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=_env(),
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     t0 = time.time()
     while not list((out / "runs").glob("*/manifest.json")) and time.time() - t0 < 90:
         time.sleep(0.02)

@@ -208,6 +208,7 @@ def test_tables_have_one_row_per_label_and_text_is_escaped(page_text):
     specs = [json.loads(r[-1]) for t in prov for r in t[1:]]
     assert all({"method_params", "n_particles", "root_seed"} <= set(sp) for sp in specs)
     assert "Test CPU &lt;x&gt;" in page_text
+    assert "versions (every run): numpy 2.1" in page_text      # the packages dict, not empty
 
 
 def test_markdown_legend_and_table():

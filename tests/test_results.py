@@ -268,11 +268,19 @@ params = { step = 0.2 }
 """, "tiny.toml")
 
 
+def _default_sigint():
+    """SIGINT back to its default in the child: a test run started in the background (``&``)
+    inherits SIGINT ignored, and Python then never turns it into a KeyboardInterrupt (the
+    sweep would finish despite the signal and exit 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(suite, out, sig, delay):
     env = {**os.environ, "OMP_WAIT_POLICY": "passive"}
     proc = subprocess.Popen([sys.executable, "-m", "kswgd.cli", "run", "--suite", str(suite),
                              "--out", str(out), "--quiet"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_default_sigint)
     t0 = time.time()
     while not list((out / "runs").glob("*/manifest.json")) and time.time() - t0 < 60:
         time.sleep(0.02)

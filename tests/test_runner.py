@@ -57,8 +57,11 @@ def test_run_stores_rows_manifests_and_leaderboard(tmp_path):
     assert sorted(rows["iteration"].unique()) == checkpoints(20, 3) == [0, 7, 13, 20]
     man = manifests[0]
     for key in ("spec", "code", "git_commit", "environment", "data_hash", "reference_hash",
-                "fit_seconds", "sample_seconds", "metric_info"):
+                "fit_seconds", "sample_seconds", "metric_info", "platform"):
         assert key in man
+    # every row carries its run's platform fingerprint hash (one process: one platform)
+    assert set(rows["platform"]) == {m["platform"]["hash"] for m in manifests}
+    assert len(set(rows["platform"])) == 1
     kswgd_man = next(m for m in manifests if m["spec"]["method"] == "kswgd")
     assert kswgd_man["fit_info"]["estimator"] == "edmd"
     assert "diag.residual" in rows.columns
@@ -71,6 +74,39 @@ def test_run_stores_rows_manifests_and_leaderboard(tmp_path):
     # KSWGD moves the particles from N(2, 0.3²) towards N(0, 1): W2 drops a lot
     k = rows[rows["run_id"] == kswgd_man["run_id"]].sort_values("iteration")
     assert k["w2"].iloc[-1] < 0.3 * k["w2"].iloc[0]
+
+
+PROBE = ("import json; from kswgd.engine.provenance import platform_fingerprint as f; "
+         "print(json.dumps(f()))")
+
+
+def test_the_platform_fingerprint_sees_each_layer_of_an_imitated_cpu():
+    """In a child process with numpy's AVX-512 targets off, OpenBLAS's Haswell kernels and
+    Numba compiling for haswell with LLVM's haswell features, each of the three changes shows
+    in the fingerprint, and so does its hash; an unchanged child gives the parent's hash."""
+    import os
+    import subprocess
+    import sys
+
+    knobs = ("OPENBLAS_CORETYPE", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES",
+             "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES")
+    base = {k: v for k, v in os.environ.items() if k not in knobs}  # the host's own CPU
+
+    def child(**env):
+        done = subprocess.run([sys.executable, "-c", PROBE], env={**base, **env},
+                              capture_output=True, text=True, timeout=120, check=True)
+        return json.loads(done.stdout)
+
+    here = child()
+    same = child()
+    assert same["hash"] == here["hash"] and len(here["hash"]) == 12
+    assert {"numpy_simd", "numba_target", "blas", "versions", "numba_threads"} <= set(here)
+    imitated = child(OPENBLAS_CORETYPE="Haswell", NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="",
+                     NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR")
+    assert imitated["hash"] != here["hash"]
+    assert not {"X86_V4", "AVX512_ICL", "AVX512_SPR"} & set(imitated["numpy_simd"]["dispatch"])
+    assert imitated["numba_target"]["cpu"] == "haswell"
+    assert imitated["blas"] and {b["coretype"] for b in imitated["blas"]} == {"Haswell"}
 
 
 def test_same_config_gives_same_numbers_and_resume_skips_finished_runs(tmp_path):

@@ -31,7 +31,7 @@ from kswgd.core.health import AWAY_FACTOR, DISTINCT_RESOLUTION, health
 from kswgd.core.metrics import evaluate, metric_info, noise_floor
 from kswgd.engine import store
 from kswgd.engine.executors import report_step
-from kswgd.engine.provenance import environment, git_commit
+from kswgd.engine.provenance import environment, git_commit, platform_fingerprint
 from kswgd.engine.spec import RunSpec, code_fingerprint
 from kswgd.engine.target import rng_for, target_for
 from kswgd.sampler import Checkpoint, run_sampler
@@ -89,17 +89,21 @@ class RunResult:
 
 def _manifest(spec: RunSpec, status: str, reason: str | None) -> dict:
     return {"run_id": spec.run_id, "spec": spec.to_dict(), "code": spec.code,
-            "git_commit": git_commit(), "environment": environment(), "status": status,
-            "reason": reason, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "git_commit": git_commit(), "environment": environment(),
+            "platform": platform_fingerprint(), "status": status, "reason": reason,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def _frame(spec: RunSpec, rows: list[dict], status: str, reason: str | None) -> pd.DataFrame:
-    """The run's rows with its spec columns; one row with iteration −1 when no checkpoint was
-    reached (a failure before the first metric, or a skipped run)."""
+def _frame(spec: RunSpec, rows: list[dict], status: str, reason: str | None,
+           platform: str | None = None) -> pd.DataFrame:
+    """The run's rows with its spec columns and ``platform`` (the hash of the manifest's
+    platform fingerprint); one row with iteration −1 when no checkpoint was reached (a failure
+    before the first metric, or a skipped run)."""
     if not rows:
         rows = [{"iteration": -1, "seconds": np.nan, "fit_seconds": np.nan}]
     skipped = "; ".join(f"{m}: {why}" for m, why in spec.skipped_metrics) or None
-    cols = {**spec.columns(), "status": status, "reason": reason, "skipped_metrics": skipped}
+    cols = {**spec.columns(), "status": status, "reason": reason, "skipped_metrics": skipped,
+            "platform": platform}
     frame = pd.DataFrame(rows)
     for name in spec.metrics:
         if name not in frame:
@@ -111,13 +115,15 @@ def _frame(spec: RunSpec, rows: list[dict], status: str, reason: str | None) -> 
 def skipped_result(spec: RunSpec, reason: str) -> RunResult:
     """The stored result of a run that cannot happen (a sampler that cannot run on a dataset,
     a method whose every pilot failed): status "skipped" or "failed" is in ``reason``'s kind."""
-    return RunResult(spec, _frame(spec, [], "skipped", reason), {},
-                     _manifest(spec, "skipped", reason))
+    manifest = _manifest(spec, "skipped", reason)
+    return RunResult(spec, _frame(spec, [], "skipped", reason, manifest["platform"]["hash"]),
+                     {}, manifest)
 
 
 def failed_result(spec: RunSpec, reason: str) -> RunResult:
-    return RunResult(spec, _frame(spec, [], "failed", reason), {},
-                     _manifest(spec, "failed", reason))
+    manifest = _manifest(spec, "failed", reason)
+    return RunResult(spec, _frame(spec, [], "failed", reason, manifest["platform"]["hash"]),
+                     {}, manifest)
 
 
 def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
@@ -183,7 +189,8 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
                                 if sampler is not None and manifest["status"] == "ok" else {})
     except Exception:  # noqa: BLE001 - fit info is optional
         manifest["fit_info"] = {}
-    frame = _frame(spec, rows, manifest["status"], manifest["reason"])
+    frame = _frame(spec, rows, manifest["status"], manifest["reason"],
+                   manifest["platform"]["hash"])
     return RunResult(spec, frame, keep, manifest)
 
 

@@ -318,14 +318,16 @@ def _provenance(src: Sources, rows: pd.DataFrame) -> str:
     table = []
     for _, r in runs.iterrows():
         man = src.manifests.get(r["run_id"], {})
-        versions = _find(man, ["packages", "versions"]) or {}
+        # the package versions are a dict ({"numpy": "2.4.6", ...}), which _find passes over
+        versions = (man.get("environment") or {}).get("packages") or _find(man, ["versions"])
         table.append({
             "run": r["run_id"], "label": r["label"], "repetition": r["repetition"],
             "pilot": bool(r["pilot"]), "status": r["status"],
             "commit": _find(man, ["git_commit", "commit"]), "CPU": _find(man, ["cpu"]),
             "threads": _find(man, ["numba_threads", "threads"]),
             "versions": ", ".join(f"{k} {v}" for k, v in versions.items())
-            if isinstance(versions, Mapping) else versions,
+            if isinstance(versions, Mapping) else versions or "",
+            "platform": (man.get("platform") or {}).get("hash"),
             "spec": _spec_text(man.get("spec", {}))})
     keep = ("run", "label", "repetition", "pilot", "status", "commit", "spec")
     shared = {k: table[0][k] for k in table[0] if k not in keep
@@ -334,7 +336,7 @@ def _provenance(src: Sources, rows: pd.DataFrame) -> str:
     out = [f"<details><summary>Provenance of the {len(runs)} runs (commit, versions, CPU, "
            "threads, spec)</summary>"]
     out += [f'<p class="note">{html.escape(k)} (every run): {html.escape(str(v))}</p>'
-            for k, v in shared.items()]
+            for k, v in shared.items() if v not in (None, "")]
     out.append("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
                + "</tr></thead><tbody>")
     for t in table:
