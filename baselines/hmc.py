@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kswgd.params import ConfigError, Interval
+from kswgd.params import Interval
 from kswgd.sampler import Sampler
 
 
@@ -41,14 +41,7 @@ class HMC(Sampler):
 
     def setup(self, dataset, train, rng):
         super().setup(dataset, train, rng)
-        missing = [k for k in ("score", "log_density") if getattr(dataset, k) is None]
-        if missing:
-            raise ConfigError(f"hmc needs the {' and '.join(missing)} of dataset {dataset.name!r}")
-        if dataset.manifold is not None:
-            raise ConfigError(
-                f"hmc is Euclidean only; dataset {dataset.name!r} lives on the manifold "
-                f"{dataset.manifold.name!r}"
-            )
+        self.require(dataset, "score", "log_density", euclidean=True)
         self._score, self._logp = dataset.score, dataset.log_density
         self._accepted: list[float] = []
         self._energy_error = np.nan

@@ -26,7 +26,7 @@ import numpy as np
 
 from kswgd.core.stein import median_bandwidth, svgd_direction
 from kswgd.dataset import move
-from kswgd.params import Choice, ConfigError, Interval
+from kswgd.params import Choice, Interval
 from kswgd.sampler import Sampler
 
 
@@ -59,8 +59,7 @@ class AnnealedSVGD(Sampler):
 
     def setup(self, dataset, train, rng):
         super().setup(dataset, train, rng)
-        if dataset.score is None:
-            raise ConfigError(f"svgd_annealed needs the score of dataset {dataset.name!r}")
+        self.require(dataset, "score")
         self._score = dataset.score
         self._t = 0
         self._gamma = np.nan

@@ -18,7 +18,7 @@ import numpy as np
 
 from kswgd.core.spectrum import dissipation_rate, spectral_residual
 from kswgd.dataset import Dataset, TrainingData, move
-from kswgd.params import Interval, resolve_params
+from kswgd.params import ConfigError, Interval, resolve_params
 
 ACCESS = ("trajectories", "samples", "score", "log_density", "spectrum")
 
@@ -52,6 +52,18 @@ class Sampler:
         """Learn what the sampler needs (fit a spectrum, build a score...). Default: keep refs."""
         self.dataset = dataset
         self.manifold = dataset.manifold
+
+    def require(self, dataset: Dataset, *knowledge: str, euclidean: bool = False) -> None:
+        """ConfigError (one line) unless ``dataset`` declares every named piece of
+        ``knowledge`` (attributes such as "score", "log_density") and, with ``euclidean``,
+        lives in R^d rather than on a manifold. For ``setup`` of samplers that need them."""
+        missing = [k for k in knowledge if getattr(dataset, k, None) is None]
+        if missing:
+            raise ConfigError(f"{self.name} needs the {' and '.join(missing)} of dataset "
+                              f"{dataset.name!r}")
+        if euclidean and dataset.manifold is not None:
+            raise ConfigError(f"{self.name} is Euclidean only; dataset {dataset.name!r} lives on "
+                              f"the manifold {dataset.manifold.name!r}")
 
     def step(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Move all particles once; returns a new (N, d) array and leaves ``x`` unchanged."""
