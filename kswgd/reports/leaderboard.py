@@ -446,8 +446,12 @@ def published_leaderboard(out: Path, fmt: str = "md") -> str:
         if {made} != {now}:
             notes.append(f"{dataset}/{method}: produced by code {made}; current code is "
                          f"{now or 'none (plug-in not registered)'}")
-    head = ([f"published results in {out} (made by `kswgd publish`), not current: "
-             + "; ".join(notes)] if notes else
+    pairs = final.groupby(["dataset", "method"]).ngroups
+    commits = sorted({str(c)[:12] for c in final.get("git_commit", pd.Series(dtype=str)).dropna()})
+    shown = "; ".join(notes[:3]) + (f"; and {len(notes) - 3} more" if len(notes) > 3 else "")
+    head = ([f"published results in {out} (made by `kswgd publish` at commit "
+             f"{', '.join(commits) or '?'}) are NOT the current code's: {len(notes)} of {pairs} "
+             f"dataset/method pairs were produced by other code ({shown})"] if notes else
             [f"published results in {out}, produced by the current code"])
     name = "leaderboard.csv" if fmt in ("csv", "json") else "leaderboard.md"
     if fmt != "md":
