@@ -351,14 +351,33 @@ def _add_compare(sub):
     p = sub.add_parser("compare", help="compare two results folders side by side (ratios)")
     p.add_argument("reference", help="results folder of the reference run (e.g. main)")
     p.add_argument("candidate", help="results folder of the candidate run (e.g. a branch)")
+    p.add_argument("--factor", type=_slowdown, default=None,
+                   help="slowdown that counts as a speed regression (default 1.5)")
     p.set_defaults(func=_cmd_compare)
 
 
-def _cmd_compare(args) -> int:
-    from kswgd.reports.leaderboard import compare_markdown
+def _slowdown(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 1 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 1, got {text!r}")
+    return value
 
-    print(compare_markdown(args.reference, args.candidate))
-    return 0
+
+def _cmd_compare(args) -> int:
+    """Exit 0: no regression; 1: a regression (listed on stderr, one line each)."""
+    from kswgd.reports.leaderboard import COMPARE_FACTOR, compare
+
+    table, regressions, warnings = compare(args.reference, args.candidate,
+                                           args.factor or COMPARE_FACTOR)
+    print(table)
+    for line in warnings:
+        print(f"kswgd: warning: {line}", file=sys.stderr)
+    for line in regressions:
+        print(f"kswgd: regression: {line}", file=sys.stderr)
+    return 1 if regressions else 0
 
 
 def _add_plot(sub):

@@ -490,14 +490,85 @@ def _summary(out: Path) -> pd.DataFrame:
     return table.set_index(keys)
 
 
+#: Default slowdown factor of ``kswgd compare``'s speed check (a shared machine's timings drift
+#: by 1.3–1.5× between runs: below 1.3 a ratio is noise).
+COMPARE_FACTOR = 1.5
+
+
+def run_setting(out: Path) -> dict[str, set]:
+    """What decides a folder's timings and last bits, over its finished runs: the backend
+    (kind and worker count: ``--jobs``), the threads per run and the platform fingerprint's
+    hash (manifests' ``backend``, ``threads``, ``platform``)."""
+    found: dict[str, set] = {"backend": set(), "threads per run": set(), "platform": set()}
+    for man in store.load_manifests(out).values():
+        backend = man.get("backend") or {}
+        found["backend"].add(f"{backend.get('kind', '?')}×{backend.get('workers', '?')}")
+        found["threads per run"].add(str((man.get("threads") or {}).get("per_run", "?")))
+        found["platform"].add(str((man.get("platform") or {}).get("hash", "none recorded")))
+    return found
+
+
+def compare_gate(ref: pd.DataFrame, new: pd.DataFrame, factor: float = COMPARE_FACTOR,
+                 timings: bool = True) -> list[str]:
+    """The regressions of candidate ``new`` against reference ``ref`` (two :func:`summary`
+    tables indexed by group and label), one line each:
+
+    quality: a metric whose candidate mean is worse (higher; lower for a higher-is-better
+             metric) by more than both 95 % half-widths together, |m_new − m_ref| > h_ref + h_new
+             (the test a rerun on another platform passes: two draws of one law fail it in
+             about 0.5 % of comparisons at 3 repetitions), or a row with fewer ok runs;
+    speed:   median sampler seconds more than ``factor`` × the reference's (only when
+             ``timings``: folders run with the same backend, threads and platform)."""
+    out = []
+    for key in (k for k in ref.index if k in new.index):
+        r, n = ref.loc[key], new.loc[key]
+        name = f"{key[0]} / {key[-1]}"
+        if n.get("ok", 0) < r.get("ok", 0):
+            out.append(f"{name}: {int(n['ok'])} runs ok, reference {int(r['ok'])}")
+        for m in (c for c in ref.columns if f"{c}_ci95" in ref.columns and c in new.columns):
+            a, b = float(r[m]), float(n[m])
+            ha, hb = float(r[f"{m}_ci95"]), float(n[f"{m}_ci95"])
+            if not (np.isfinite(a) and np.isfinite(b)):
+                continue
+            worse = (a - b) if (m in M.METRICS and M.METRICS[m].higher_is_better) else (b - a)
+            slack = (ha if np.isfinite(ha) else 0.0) + (hb if np.isfinite(hb) else 0.0)
+            if worse > slack:
+                out.append(f"{name}: {M.label(m)} {b:.4g} against {a:.4g} (worse by "
+                           f"{worse:.3g} > the intervals' {slack:.3g})")
+        a, b = float(r["sample_seconds"]), float(n["sample_seconds"])
+        if timings and np.isfinite(a) and np.isfinite(b) and a > 0 and b > factor * a:
+            out.append(f"{name}: sampler seconds {b:.3g} against {a:.3g} (× {b / a:.2f} > "
+                       f"{factor:g})")
+    return out
+
+
+def compare(reference: Path, candidate: Path, factor: float = COMPARE_FACTOR
+            ) -> tuple[str, list[str], list[str]]:
+    """(side-by-side Markdown, regressions, warnings) of two results folders: the table of
+    :func:`compare_markdown`, :func:`compare_gate`'s regressions and a warning for each
+    :func:`run_setting` in which the folders differ (then timing ratios mean little and the
+    speed check is off; the quality check still applies)."""
+    ref, new = _summary(reference), _summary(candidate)
+    if ref.empty or new.empty:
+        return "(nothing to compare: a folder has no finished runs)\n", [], []
+    a, b = run_setting(reference), run_setting(candidate)
+    warnings = [f"the folders differ in {what}: reference {', '.join(sorted(a[what]))}, "
+                f"candidate {', '.join(sorted(b[what]))}" for what in a if a[what] != b[what]]
+    if warnings:
+        warnings.append("timings are not comparable: the speed check is off")
+    regressions = compare_gate(ref, new, factor, timings=not warnings)
+    return _compare_table(ref, new), regressions, warnings
+
+
 def compare_markdown(reference: Path, candidate: Path) -> str:
     """Side-by-side table of two results folders (e.g. two commits running the same suite):
     for each comparable group × method label in both, each metric and the seconds, with
     candidate/reference ratios (> 1 means the candidate is worse or slower; unbiased metrics
     near 0 give unstable ratios, so differences are shown for them)."""
-    ref, new = _summary(reference), _summary(candidate)
-    if ref.empty or new.empty:
-        return "(nothing to compare: a folder has no finished runs)\n"
+    return compare(reference, candidate)[0]
+
+
+def _compare_table(ref: pd.DataFrame, new: pd.DataFrame) -> str:
     common = [k for k in ref.index if k in new.index]
     metric_cols = [c for c in ref.columns if c in new.columns and f"{c}_ci95" in ref.columns]
     cols = metric_cols + ["fit_seconds", "sample_seconds"]

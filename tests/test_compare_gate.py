@@ -1,0 +1,91 @@
+"""`kswgd compare REF NEW` as a gate: exit 1 with one line per regression, 0 otherwise, and a
+warning when the two folders ran with another backend, thread count or platform."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+
+import numpy as np
+import pandas as pd
+from test_cli_errors import _COMMAND, kswgd_cli
+
+from kswgd.reports.leaderboard import compare_gate
+
+SUITE = """
+name = "gate"
+root_seed = 5
+repetitions = 3
+n_particles = 60
+n_steps = {n_steps}
+n_checkpoints = 1
+n_train = 200
+n_reference = 200
+metrics = ["w2"]
+floor_seeds = 2
+
+[[datasets]]
+name = "gaussian"
+params = {{ d = 1 }}
+
+[[methods]]
+name = "ula"
+params = {{ step = 0.1 }}
+"""
+
+
+def _run(tmp_path, name: str, n_steps: int, *extra: str):
+    suite = tmp_path / f"{name}.toml"
+    suite.write_text(textwrap.dedent(SUITE.format(n_steps=n_steps)))
+    out = tmp_path / name
+    kswgd_cli("run", "--suite", str(suite), "--out", str(out), "--quiet", *extra,
+              cwd=tmp_path, status=0)
+    return out
+
+
+def test_compare_exits_1_on_a_worse_method_and_0_on_itself_and_warns_on_another_backend(
+        tmp_path):
+    # ULA from N(2, 0.3²) towards N(0, 1): 2 steps leave it far from π (W2 ≈ 1.9), 60 steps
+    # reach the noise floor (≈ 0.2); the same label, so the candidate is a regression
+    good = _run(tmp_path, "good", 60)
+    bad = _run(tmp_path, "bad", 2)
+    assert kswgd_cli("compare", str(good), str(good), cwd=tmp_path, status=0).stderr == ""
+    # the 2-step suite differs in its budget (T): a separate table, nothing to compare
+    proc = kswgd_cli("compare", str(good), str(bad), cwd=tmp_path, status=0)
+    assert "only in one folder" in proc.stdout
+    # same budget, another step: worse quality under the same label
+    worse = tmp_path / "worse.toml"
+    worse.write_text(textwrap.dedent(SUITE.format(n_steps=60)).replace("step = 0.1",
+                                                                          "step = 0.002"))
+    kswgd_cli("run", "--suite", str(worse), "--out", str(tmp_path / "worse"), "--quiet",
+              cwd=tmp_path, status=0)
+    # a verdict, not bad input: the table on stdout, one stderr line per regression, status 1
+    proc = subprocess.run([*_COMMAND, "compare", str(good), str(tmp_path / "worse")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert any(line.startswith("kswgd: regression: gaussian / ula: W2") for line in lines)
+    assert "| gaussian |" in proc.stdout
+    # another --jobs: a warning, the speed check off, the same quality verdict
+    two = _run(tmp_path, "two", 60, "--jobs", "2")
+    proc = kswgd_cli("compare", str(good), str(two), cwd=tmp_path, status=0)
+    assert "warning: the folders differ in backend: reference jobs×1, candidate jobs×2" \
+        in proc.stderr
+    assert "speed check is off" in proc.stderr
+
+
+def _table(mean, half, ok=3, seconds=1.0):
+    return pd.DataFrame([{"dataset": "g", "label": "m", "w2": mean, "w2_ci95": half,
+                          "ok": ok, "sample_seconds": seconds}]).set_index(["dataset", "label"])
+
+
+def test_the_gate_rule_is_the_widened_interval_and_the_slowdown_factor():
+    ref = _table(1.0, 0.1)
+    assert compare_gate(ref, _table(1.199, 0.1)) == []               # within 0.1 + 0.1
+    assert len(compare_gate(ref, _table(1.201, 0.1))) == 1           # just beyond
+    assert compare_gate(ref, _table(0.5, 0.1)) == []                 # better is no regression
+    assert len(compare_gate(ref, _table(1.0, 0.1, ok=2))) == 1       # a run lost
+    assert compare_gate(ref, _table(1.0, 0.1, seconds=1.49)) == []
+    assert "× 1.60 > 1.5" in compare_gate(ref, _table(1.0, 0.1, seconds=1.6))[0]
+    assert compare_gate(ref, _table(1.0, 0.1, seconds=1.6), timings=False) == []
+    assert compare_gate(ref, _table(np.nan, np.nan)) == []           # nothing to judge
