@@ -64,6 +64,10 @@ class _Clocked:
     def __init__(self, sampler, limit: float | None, deadline: float | None):
         self.sampler, self.limit, self.deadline, self.k = sampler, limit, deadline, 0
 
+    def __getattr__(self, attr: str):
+        """Everything else (``name``, ``diagnostics``, ...) is the wrapped sampler's."""
+        return getattr(self.sampler, attr)
+
     def step(self, x, rng):
         self.k += 1
         report_step(self.k)
