@@ -220,6 +220,9 @@ class Driver:
         return rid
 
     def store(self, res: RunResult) -> None:
+        # Reached before it is written: an interrupt landing between the manifest's rename and
+        # the return must still count the run (the count checks the disk for every id reached).
+        self.finished.add(res.spec.run_id)
         store.save_result(self.out, res.spec.run_id, res.rows, res.particles, res.manifest)
 
     def pilot_score(self, spec: RunSpec) -> tuple[float | None, str | None]:
