@@ -201,8 +201,14 @@ def test_a_genuine_ctrl_c_during_plugin_code_still_stops_the_sweep(tmp_path, plu
     # the same step sends a real SIGINT to this process: not a failed run but an interrupt,
     # and the run is not stored (it resumes)
     suite = load_suite(str(_suite(tmp_path, _method("sig", '{ mode = "sigint" }'))))
-    with SerialExecutor(1) as executor, pytest.raises(SweepInterrupted):
-        run_suite(suite, tmp_path / "out", log=lambda s: None, executor=executor)
+    # Ctrl-C as an interactive terminal delivers it, whatever this test process inherited (a
+    # test run started with `&` ignores SIGINT, and a sweep keeps an ignored SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with SerialExecutor(1) as executor, pytest.raises(SweepInterrupted):
+            run_suite(suite, tmp_path / "out", log=lambda s: None, executor=executor)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert "sig" not in _finals(tmp_path / "out")
 
 
