@@ -21,8 +21,10 @@ from kswgd.core.health import AWAY_FACTOR, health, training_index
 from kswgd.engine import store
 from kswgd.engine.driver import run_suite
 from kswgd.engine.plan import plan_suite
-from kswgd.engine.steps import MAX_GRID_EXTENSIONS, choose_step_pilots
+from kswgd.engine.search import MAX_GRID_EXTENSIONS, TuningSearch
+from kswgd.engine.spec import CLOCK_COLUMNS
 from kswgd.engine.suite import load_suite
+from kswgd.engine.tuning import Pilot
 from kswgd.params import ConfigError
 from kswgd.reports.leaderboard import comparable_groups, leaderboard
 
@@ -160,24 +162,40 @@ params = { step = 0.1, rank = 2, dictionary = "poly", degree = 2 }
     assert registry.incompatibility(registry.get_sampler("svgd", score="kde"), chess_ds) is None
 
 
+def _drive(mp, score):
+    """Run a tuning search with ``score(spec)`` as every pilot's validation score; returns
+    the steps piloted (sorted) and the search."""
+    search = TuningSearch(mp)
+    specs = search.initial()
+    while specs:
+        for spec in specs:
+            value = score(spec)
+            pilot = Pilot(search.specs[spec.run_id], spec.repetition, value, np.inf,
+                          spec.n_particles, failure=None if value is not None else "x")
+            search.record(spec.run_id, pilot)
+        specs = search.next_pilots()
+    return sorted({p.config["step"] for p in search.pilots}), search
+
+
 def test_step_grid_extends_at_an_edge_a_bounded_number_of_times(tmp_path):
     text = SUITE.format(n=40).replace("params = {{ step = 0.1 }}", "params = {}")
     text = text.replace("params = { step = 0.1 }", "params = {}")
     text = text.replace("floor_seeds = 2", "floor_seeds = 2\nstep_grid = [0.01, 0.1]")
     mp = plan_suite(load_suite(str(_write(tmp_path, text)))).methods[0]
-    assert mp.grid == (0.01, 0.1)
+    assert mp.steps == (0.01, 0.1) and mp.validation == (-1, -2)
 
     def score_of(best):
-        return lambda spec: ((np.log(spec.method_kw["step"] / best)) ** 2, None)
+        return lambda spec: float((np.log(spec.method_kw["step"] / best)) ** 2)
 
-    scores, _ = choose_step_pilots(mp, score_of(1.0))  # best beyond the top edge, once
-    assert sorted(scores) == [0.01, 0.1, 1.0, 10.0]
-    scores, _ = choose_step_pilots(mp, score_of(1e-3))  # beyond the bottom edge
-    assert sorted(scores) == [1e-4, 1e-3, 0.01, 0.1]
-    scores, _ = choose_step_pilots(mp, lambda spec: (-spec.method_kw["step"], None))
-    assert len(scores) == 2 + MAX_GRID_EXTENSIONS  # always better: bounded
-    scores, why = choose_step_pilots(mp, score_of(0.1))  # the extension is worse: stop
-    assert sorted(scores) == [0.01, 0.1, 1.0] and not why
+    steps, search = _drive(mp, score_of(1.0))  # best beyond the top edge, once
+    assert steps == [0.01, 0.1, 1.0, 10.0] and len(search.pilots) == 8
+    assert _drive(mp, score_of(1e-3))[0] == [1e-4, 1e-3, 0.01, 0.1]  # beyond the bottom edge
+    steps, _ = _drive(mp, lambda spec: -spec.method_kw["step"])
+    assert len(steps) == 2 + MAX_GRID_EXTENSIONS  # always better: bounded
+    steps, search = _drive(mp, score_of(0.1))  # the extension is worse: stop
+    assert steps == [0.01, 0.1, 1.0] and search.choose().config["step"] == 0.1
+    steps, search = _drive(mp, lambda spec: None)  # nothing counts: smaller steps, then none
+    assert steps == [1e-4, 1e-3, 0.01, 0.1] and search.choose().config is None
 
 
 def test_health_matches_a_brute_force_count():
@@ -316,7 +334,7 @@ def test_interrupted_sweep_resumes_to_the_same_results(tmp_path, sig):
 
     def tidy(folder):
         rows = store.load_rows(folder)
-        keep = [c for c in rows.columns if c not in ("seconds", "fit_seconds")]
+        keep = [c for c in rows.columns if c not in CLOCK_COLUMNS]
         return rows[keep].sort_values(["run_id", "iteration"]).reset_index(drop=True)
 
     a, b = tidy(out), tidy(ref)
@@ -335,10 +353,10 @@ def test_every_pilot_failing_is_a_failed_method_and_the_sweep_goes_on(tmp_path):
     assert set(runs["run_id"]) == set(ids) and len(ids) == 4
     ula = runs[runs["method"] == "ula"]
     assert set(ula["status"]) == {"failed"} and ula["method.step"].isna().all()
-    assert all(r.startswith("every pilot step failed (h=50: FloatingPointError")
+    assert all(r.startswith("no configuration counts (step=50.0: rep -1: failed (Floating")
                for r in ula["reason"])
     assert set(runs[runs["method"] == "mala"]["status"]) == {"ok"}
-    assert "- failed: ula (rep 0, 1): every pilot step failed" in leaderboard(out)
+    assert "- failed: ula (rep 0, 1): no configuration counts" in leaderboard(out)
 
 
 def test_a_failing_floor_is_a_recorded_failure(tmp_path, monkeypatch):

@@ -192,6 +192,10 @@ def test_cli_run_prints_the_leaderboard(tmp_path, capsys):
     assert json.loads(manifest.read_text())["spec"]["suite"] == "tiny"
 
 
+def _records(out):
+    return [json.loads(p.read_text()) for p in (out / "tuning").glob("*.json")]
+
+
 def test_step_rule_picks_best_pilot_and_skips_diverging_steps(tmp_path):
     text = TINY.replace("floor_seeds = 2", "floor_seeds = 2\nstep_grid = [0.02, 0.2, 60.0]")
     text = text.replace('params = { step = 0.05 }', "params = {}")
@@ -200,22 +204,33 @@ def test_step_rule_picks_best_pilot_and_skips_diverging_steps(tmp_path):
     manifests = list(store.load_manifests(out).values())
     pilots = [m for m in manifests if m["spec"]["pilot"]]
     runs = [m for m in manifests if not m["spec"]["pilot"]]
-    assert sorted(m["spec"]["method_params"]["step"] for m in pilots) == [0.02, 0.2, 60.0]
+    steps = sorted(m["spec"]["method_params"]["step"] for m in pilots)
+    # every grid step on both validation repetitions (−1, −2), and nothing on test seeds
+    assert {h: steps.count(h) for h in (0.02, 0.2, 60.0)} == {0.02: 2, 0.2: 2, 60.0: 2}
+    assert {m["spec"]["repetition"] for m in pilots} == {-1, -2}
     assert {m["status"] for m in pilots if m["spec"]["method_params"]["step"] == 60.0} == {
         "failed"}
-    (choice,) = [json.loads(p.read_text()) for p in (out / "steps").glob("*.json")]
-    assert set(choice["pilot_scores"]) == {"0.02", "0.2"}  # the diverging step is excluded
-    best = min(choice["pilot_scores"], key=choice["pilot_scores"].get)
-    assert choice["chosen"] == float(best)
+    # ULA is given the score: its pilots are judged by the KSD, never by draws of π
+    assert {m["spec"]["selection"] for m in pilots} == {"ksd"}
+    assert {m["spec"]["metrics"] == [] for m in pilots} == {True}
+    (rec,) = _records(out)
+    assert rec["selection"] == "ksd" and rec["validation_repetitions"] == [-1, -2]
+    (bad,) = [st for st in rec["stats"] if st["config"]["step"] == 60.0]
+    assert bad["excluded"].startswith("rep -1: failed")   # the diverging step is excluded
+    counted = [st for st in rec["stats"] if st["excluded"] is None]
+    best = min(counted, key=lambda st: st["mean"])
+    assert rec["threshold"] == pytest.approx(best["mean"] + best["se"])
+    assert rec["chosen"] in rec["candidates"]
     ula_steps = {m["spec"]["method_params"]["step"] for m in runs
                  if m["spec"]["method"] == "ula"}
-    assert ula_steps == {choice["chosen"]}
+    assert ula_steps == {rec["chosen"]["step"]}
+    assert {m["spec"]["tuned"]["by"] for m in runs if m["spec"]["method"] == "ula"} == {"ksd"}
     # kswgd gave its step explicitly: not tuned; pilots never reach the leaderboard
     assert {m["spec"]["method"] for m in pilots} == {"ula"}
     assert set(ids) == {m["run_id"] for m in runs}
     board = leaderboard_markdown(out)
     assert sum(ln.startswith("| ula |") for ln in board.splitlines()) == 1
-    assert "ula 0.2 (rule)" in board or "ula 0.02 (rule)" in board
+    assert f"| ula | score | step={rec['chosen']['step']:g} | ksd: 3 configs, 6 pilots," in board
 
 
 def test_step_rule_tries_smaller_steps_when_every_pilot_fails(tmp_path):
@@ -226,11 +241,14 @@ def test_step_rule_tries_smaller_steps_when_every_pilot_fails(tmp_path):
     run_suite(_suite(tmp_path, text), out, log=lambda s: None)
     manifests = list(store.load_manifests(out).values())
     pilots = {m["spec"]["method_params"]["step"]: m["status"] for m in manifests
-              if m["spec"]["pilot"]}
+              if m["spec"]["pilot"] and m["status"] == "ok"}
+    failed = {m["spec"]["method_params"]["step"] for m in manifests
+              if m["spec"]["pilot"] and m["status"] == "failed"}
+    assert failed == {3.0, 9.0}
     # then, 1.0 being the best and smallest step, the usual extension below it
-    assert pilots == {3.0: "failed", 9.0: "failed", 1.0: "ok", 0.333333: "ok"}
-    (choice,) = [json.loads(p.read_text()) for p in (out / "steps").glob("*.json")]
-    assert choice["chosen"] in (1.0, 0.333333)
+    assert set(pilots) == {1.0, 0.333333}
+    (rec,) = _records(out)
+    assert rec["chosen"]["step"] in (1.0, 0.333333) and rec["steps"] == [0.333333, 1.0, 3.0, 9.0]
     assert {m["status"] for m in manifests if m["spec"]["method"] == "ula"
             and not m["spec"]["pilot"]} == {"ok"}
 
@@ -244,8 +262,8 @@ def test_pilot_steps_shortens_only_the_pilots(tmp_path):
     manifests = list(store.load_manifests(out).values())
     pilots = [m["spec"] for m in manifests if m["spec"]["pilot"]]
     runs = [m["spec"] for m in manifests if not m["spec"]["pilot"]]
-    assert len(pilots) >= 2 and {p["n_steps"] for p in pilots} == {8}
-    assert {tuple(p["checkpoints"]) for p in pilots} == {(0, 3, 5, 8)}
+    assert len(pilots) >= 4 and {p["n_steps"] for p in pilots} == {8}
+    assert {tuple(p["checkpoints"]) for p in pilots} == {(0, 8)}
     assert {r["n_steps"] for r in runs} == {20}            # the runs keep the suite's budget
     rows = store.load_rows(out)
     assert rows[rows.pilot].iteration.max() == 8 and rows[~rows.pilot].iteration.max() == 20

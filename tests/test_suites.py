@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from kswgd.engine.plan import plan_suite, validate_suite
+from kswgd.engine.spec import CLOCK_COLUMNS
 from kswgd.engine.suite import available_suites, load_suite
 from kswgd.params import ConfigError
 
@@ -91,7 +92,7 @@ def test_a_dataset_entry_runs_only_its_listed_methods(tmp_path):
 
 
 #: Columns that measure time or name the code, commit or platform: never compared.
-NOT_COMPARED = {"seconds", "fit_seconds", "code", "run_id", "git_commit", "platform"}
+NOT_COMPARED = {*CLOCK_COLUMNS, "code", "run_id", "git_commit", "platform"}
 #: One thread for Numba, OpenMP and BLAS: parallel reductions then sum in one fixed order.
 ONE_THREAD = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "passive"}

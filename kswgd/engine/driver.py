@@ -1,9 +1,9 @@
 """Drive a sweep: the only writer of a results folder.
 
-:func:`run_suite` plans the suite, then :class:`Driver` runs the floors, the step-size pilots,
-the step choice and the repetitions as a dependency graph on an executor
-(:mod:`kswgd.engine.executors`), skips runs whose manifest exists, and stores each result
-atomically with its manifest last. A worker lost mid-run is resubmitted once
+:func:`run_suite` plans the suite, then :class:`Driver` runs the floors, the tuning pilots, the
+choice of each tuned method's configuration and the repetitions as a dependency graph on an
+executor (:mod:`kswgd.engine.executors`), skips runs whose manifest exists, and stores each
+result atomically with its manifest last. A worker lost mid-run is resubmitted once
 (:data:`ATTEMPTS`), then its run is stored as failed with the reason; a task still running
 :data:`GRACE` seconds after its time limit is stopped (its worker killed, where the executor can)
 and stored as failed; the sweep goes on. One sweep at a time writes a folder
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 import signal
 import sys
 import threading
@@ -38,9 +39,11 @@ from kswgd.engine.execute import (
 )
 from kswgd.engine.executors import SerialExecutor
 from kswgd.engine.plan import MethodPlan, Plan, plan_suite
+from kswgd.engine.search import TuningSearch
 from kswgd.engine.spec import RunSpec
-from kswgd.engine.steps import StepSearch, choose_step
 from kswgd.engine.suite import Suite
+from kswgd.engine.tuning import Pilot
+from kswgd.engine.tuning import _key as config_key
 from kswgd.params import ConfigError
 
 #: How many times a task is submitted before a lost worker makes it a failed run.
@@ -103,16 +106,19 @@ class Task:
 def describe(spec: RunSpec) -> str:
     """One-line name of a run: dataset, label, pilot step or repetition, run id."""
     step = spec.method_kw.get("step", np.nan)
-    tag = f"pilot h={step:g}" if spec.pilot else f"rep {spec.repetition}"
+    tag = (f"pilot rep {spec.repetition} h={step:g}" if spec.pilot
+           else f"rep {spec.repetition}")
     return f"{spec.dataset:16s} {spec.label:10s} {tag} ({spec.run_id})"
 
 
 class Driver:
-    """Runs a plan into a results folder, the only writer. Tasks form a dependency graph:
-    floors and untuned methods' repetitions are ready at once; a tuned method's grid pilots
-    are ready at once, its grid extensions follow its scores, and its repetitions are queued
-    when its step is chosen. At most ``executor.slots`` tasks are in flight; the queue serves
-    pilots first (they gate repetitions), then floors and repetitions, each in plan order.
+    """Runs a plan into a results folder, the only writer. Tasks form a dependency graph: floors
+    and untuned methods' repetitions are ready at once; a tuned method's pilots are ready at
+    once, its grid extensions follow its scores, and its repetitions are queued when its
+    configuration is chosen (:class:`~kswgd.engine.search.TuningSearch`). A run two method
+    plans need (the same pilot) is computed once. At most ``executor.slots`` tasks are in
+    flight; the queue serves pilots first (they gate repetitions), then floors and
+    repetitions, each in plan order.
     A task whose worker was lost is resubmitted once (:data:`ATTEMPTS`), alone
     (nothing else in flight, so a second loss is its own), then stored as a failed run with the
     reason."""
@@ -128,6 +134,7 @@ class Driver:
         self.ids: dict[int, list[str]] = {}  # method plan index -> repetition ids
         self._queue: list[tuple[tuple, int, Task]] = []
         self._inflight: dict[Future, Task] = {}
+        self._waiters: dict[str, list[Callable[[], None]]] = {}  # queued run id -> callbacks
         self._seq = 0
 
     # -- the graph -------------------------------------------------------------------------
@@ -145,68 +152,100 @@ class Driver:
                 self.log(f"  {mp.base.dataset:16s} {mp.base.label:10s} skipped: {mp.skip}")
                 for spec in mp.runs():
                     self.ids[i].append(self.stored(skipped_result(spec, mp.skip)))
-            elif mp.grid:
-                search = StepSearch(mp)
-                for h in mp.grid:
-                    self.pilot(i, search, h)
+            elif mp.tuned:
+                search = TuningSearch(mp)
+                self.pilot(i, search, search.initial())
             else:
                 for spec in mp.runs():
                     self.ids[i].append(self.need(spec, (1, i)))
 
-    def pilot(self, i: int, search: StepSearch, step: float) -> None:
-        spec = search.mp.pilot(step)
-        self.need(spec, (0, i), lambda: self.pilot_done(i, search, step, spec))
+    def pilot(self, i: int, search: TuningSearch, specs: list[RunSpec]) -> None:
+        for spec in specs:
+            self.need(spec, (0, i), lambda spec=spec: self.pilot_done(i, search, spec))
 
-    def pilot_done(self, i: int, search: StepSearch, step: float, spec: RunSpec) -> None:
-        search.record(step, *self.pilot_score(spec))
+    def pilot_done(self, i: int, search: TuningSearch, spec: RunSpec) -> None:
+        search.record(spec.run_id, self.pilot_record(spec, search.specs[spec.run_id]))
         if search.waiting:
             return
-        nxt = search.next_step()
-        if nxt is not None:
-            self.extra += 1
-            self.progress.grow(1)  # one run more than planned
-            self.pilot(i, search, nxt)
+        more = search.next_pilots()
+        if more:
+            self.extra += len(more)
+            self.progress.grow(len(more))  # runs more than planned
+            self.pilot(i, search, more)
         else:
             self.tuned(i, search)
 
-    def tuned(self, i: int, search: StepSearch) -> None:
-        """Record the step choice and queue the repetitions (or store them as failed)."""
+    def tuned(self, i: int, search: TuningSearch) -> None:
+        """Record the protocol's choice and queue the test repetitions at it (or store them
+        as failed with every configuration's reason)."""
         mp = search.mp
-        chosen = choose_step(search.scores)
-        tried = sorted(set(search.scores) | set(search.reasons))
-        metric = mp.base.metrics[0] if mp.base.metrics else "-"
-        store.write_json(step_record_path(self.out, mp),
-                         {"dataset": mp.base.dataset, "method": mp.base.method,
-                          "label": mp.base.label, "params": mp.base.method_kw,
-                          "metric": metric, "grid": list(mp.grid), "tried": tried,
-                          "pilot_scores": search.scores, "pilot_failures": search.reasons,
-                          "chosen": chosen})
-        self.log(f"  {mp.base.dataset:16s} {mp.base.label:10s} step "
-                 f"{'none' if chosen is None else f'{chosen:g}'} (pilot {metric}: "
-                 + ", ".join(f"{h:g}→{v:.3g}" for h, v in sorted(search.scores.items())) + ")")
-        if chosen is None:
-            reason = "every pilot step failed (" + "; ".join(
-                f"h={h:g}: {why}" for h, why in search.reasons.items()) + ")"
-            bad = mp.base.with_step(np.nan, "every pilot failed")
+        choice = search.choose()
+        record = tuning_record(mp, search, choice)
+        store.write_json(tuning_record_path(self.out, mp), record)
+        shown = record["choice"] or "none"
+        self.log(f"  {mp.base.dataset:16s} {mp.base.label:10s} chose {shown} "
+                 f"({mp.selection}: {record['configurations']} configurations, "
+                 f"{len(search.pilots)} pilots, margin {choice.margin})")
+        if choice.config is None:
+            reason = "no configuration counts (" + "; ".join(
+                f"{k}: {why}" for k, why in choice.excluded.items()) + ")"
+            unknown = {k: np.nan for k in mp.space if isinstance(mp.space[k][0], float)}
+            bad = mp.base.with_config(unknown, "no configuration counts", tuning=mp.tuning_key)
             for rep in range(mp.repetitions):
                 self.ids[i].append(self.stored(failed_result(bad.with_repetition(rep), reason)))
             return
-        rule = "rule: pilots over " + ", ".join(f"{h:g}" for h in tried)
-        for rep in range(mp.repetitions):
-            self.ids[i].append(self.need(mp.base.with_step(chosen, rule).with_repetition(rep),
-                                         (1, i)))
+        tuned = {"by": mp.selection, "configurations": record["configurations"],
+                 "pilots": len(search.pilots), "seconds": record["pilot_seconds"],
+                 "choice": shown, "margin": choice.margin}
+        rule = (f"{mp.selection}: {record['configurations']} configurations × "
+                f"{len(mp.validation)} validation repetitions")
+        for spec in mp.chosen(choice.config, rule, tuned):
+            self.ids[i].append(self.need(spec, (1, i)))
+
+    def pilot_record(self, spec: RunSpec, config: dict) -> Pilot:
+        """The :class:`~kswgd.engine.tuning.Pilot` of a stored pilot run: its validation
+        scores at the start and the end, its final health, its failure, its seconds."""
+        man = store.load_manifest(self.out, spec.run_id)
+        rows = store.load_run_rows(self.out, spec.run_id).sort_values("iteration")
+        seconds = float(np.nansum([man.get("fit_seconds") or 0.0,
+                                   man.get("sample_seconds") or 0.0]))
+        has = "validation" in rows and len(rows) > 0
+        initial = float(rows["validation"].iloc[0]) if has else np.nan
+        common = dict(config=config, repetition=spec.repetition, initial=initial,
+                      n_particles=spec.n_particles, seconds=seconds)
+        if man["status"] != "ok" or not has:
+            return Pilot(score=None, failure=man["reason"] or "no validation score", **common)
+        last = rows.iloc[-1]
+        if int(last["iteration"]) != spec.n_steps:
+            return Pilot(score=None, failure="ended before its last step", **common)
+        return Pilot(score=float(last["validation"]), away=float(last["health.away"]),
+                     distinct=float(last["health.distinct"]), **common)
 
     def need(self, spec: RunSpec, priority: tuple, then: Callable[[], None] | None = None) -> str:
         """Make sure a run is stored: queue it unless finished before (then ``then`` at once)."""
         rid = spec.run_id
-        if store.is_finished(self.out, rid):
+        if rid in self._waiters:      # queued already (another method plan's pilot): wait
+            desc = describe(spec)
+
+            def also() -> None:
+                self.progress.skipped(desc)
+                if then is not None:
+                    then()
+            self._waiters[rid].append(also)
+        elif store.is_finished(self.out, rid):
             self.progress.skipped(describe(spec))
             self.finished.add(rid)
             if then is not None:
                 then()
         else:
-            self._push(Task("run", spec, then, priority))
+            self._waiters[rid] = [then] if then is not None else []
+            self._push(Task("run", spec, lambda: self._release(rid), priority))
         return rid
+
+    def _release(self, rid: str) -> None:
+        """A queued run is stored: call everything that waited for it."""
+        for then in self._waiters.pop(rid, []):
+            then()
 
     def stored(self, res: RunResult) -> str:
         """Store a result made by the driver itself (skipped or failed without running)."""
@@ -224,16 +263,6 @@ class Driver:
         # the return must still count the run (the count checks the disk for every id reached).
         self.finished.add(res.spec.run_id)
         store.save_result(self.out, res.spec.run_id, res.rows, res.particles, res.manifest)
-
-    def pilot_score(self, spec: RunSpec) -> tuple[float | None, str | None]:
-        """(final value of the first metric, None) of a stored pilot, or (None, reason)."""
-        rid = spec.run_id
-        man = store.load_manifest(self.out, rid)
-        if man["status"] != "ok" or not spec.metrics:
-            return None, man["reason"] or "no metric"
-        rows = store.load_run_rows(self.out, rid)
-        value = float(rows.sort_values("iteration")[spec.metrics[0]].iloc[-1])
-        return (value, None) if np.isfinite(value) else (None, "non-finite pilot score")
 
     # -- the loop --------------------------------------------------------------------------
     def _push(self, task: Task) -> None:
@@ -444,21 +473,54 @@ def run_suite(suite: Suite, out: Path, *, log: Callable[[str], None] | None = No
 
 def _count_finished(out: Path, plan: Plan, reached: set[str]) -> int:
     """How many of the plan's runs are stored: those this sweep reached, and those of earlier
-    sweeps (repetitions of a tuned method once its step choice is on disk)."""
+    sweeps (a tuned method's pilots and repetitions, from its tuning record)."""
     known = set(reached)
     for mp in plan.methods:
-        known.update(s.run_id for s in mp.runs())
-        known.update(mp.pilot(h).run_id for h in mp.grid)
-        path = step_record_path(out, mp)
-        if mp.grid and path.exists():
+        if not mp.tuned:
+            known.update(s.run_id for s in mp.runs())
+            continue
+        known.update(mp.pilot(c, r).run_id for c in mp.grid() for r in mp.validation)
+        path = tuning_record_path(out, mp)
+        if path.exists():
             rec = store.read_json(path)
-            known.update(mp.pilot(float(h)).run_id for h in rec["tried"])
-            if rec["chosen"] is not None:
-                known.update(mp.base.with_step(rec["chosen"], "").with_repetition(r).run_id
-                             for r in range(mp.repetitions))
+            known.update(rec["pilot_runs"])
+            known.update(rec["test_runs"])
     return sum(store.is_finished(out, rid) for rid in known)
 
 
-def step_record_path(out: Path, mp: MethodPlan) -> Path:
-    """Where the step-size rule's record of a method plan is stored."""
-    return Path(out) / "steps" / f"{mp.base.dataset}_{mp.base.method}_{mp.base.run_id}.json"
+def tuning_record(mp: MethodPlan, search: TuningSearch, choice) -> dict:
+    """The tuning record of a method plan (``OUT/tuning/…json``): the protocol, every pilot,
+    each configuration's statistics or exclusion, the noise line, the candidates, the choice
+    before and after the step margin, the pilots' cost and the test runs' ids."""
+    searched = sorted(mp.space)
+    chosen = choice.config
+    return {
+        "dataset": mp.base.dataset, "method": mp.base.method, "label": mp.base.label,
+        "params": mp.base.method_kw, "space": mp.space, "budget": mp.budget,
+        "selection": mp.selection, "held_out_fraction": mp.held_out,
+        "validation_repetitions": list(mp.validation), "pilot_steps": mp.pilot_steps,
+        "steps": search.steps, "tuning_key": mp.tuning_key,
+        "configurations": len({config_key(p.config) for p in search.pilots}),
+        "pilot_seconds": float(sum(p.seconds for p in search.pilots)),
+        "pilots": [{"config": p.config, "repetition": p.repetition, "score": p.score,
+                    "initial": p.initial, "away": p.away, "distinct": p.distinct,
+                    "seconds": p.seconds, "problems": p.problems()} for p in search.pilots],
+        "stats": [{"config": st.config, "scores": st.scores, "mean": st.mean,
+                   "spread": st.spread, "se": st.se, "excluded": st.excluded}
+                  for st in choice.stats],
+        "threshold": choice.threshold, "candidates": choice.candidates,
+        "validated": choice.validated, "chosen": chosen, "margin": choice.margin,
+        "choice": (", ".join(f"{k}={chosen[k]:g}" if isinstance(chosen[k], float)
+                             else f"{k}={chosen[k]}" for k in searched if k in chosen)
+                   if chosen is not None else None),
+        "pilot_runs": sorted(search.specs),
+        "test_runs": ([s.run_id for s in mp.chosen(chosen, "", {})] if chosen is not None
+                      else []),
+    }
+
+
+def tuning_record_path(out: Path, mp: MethodPlan) -> Path:
+    """Where the tuning record of a method plan is stored."""
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", mp.base.label)
+    return (Path(out) / "tuning" /
+            f"{mp.base.dataset}_{label}_{mp.base.run_id}_{mp.tuning_key}.json")

@@ -27,13 +27,16 @@ import numpy as np
 import pandas as pd
 
 from kswgd import registry
-from kswgd.core.health import AWAY_FACTOR, DISTINCT_RESOLUTION, health
+from kswgd.core.bandwidths import median_distance
+from kswgd.core.data import TrainingData
+from kswgd.core.health import AWAY_FACTOR, DISTINCT_RESOLUTION, health, training_index
 from kswgd.core.metrics import evaluate, metric_info, noise_floor
 from kswgd.engine import store
 from kswgd.engine.executors import report_step
 from kswgd.engine.provenance import environment, git_commit, platform_fingerprint
 from kswgd.engine.spec import RunSpec, code_fingerprint
 from kswgd.engine.target import rng_for, target_for
+from kswgd.engine.tuning import split_training, validation_score
 from kswgd.sampler import Checkpoint, run_sampler
 
 #: A run is declared diverged when a particle leaves this multiple of the reference's extent.
@@ -148,9 +151,16 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
         target = target_for(spec)
         sampler = registry.get_sampler(spec.method, **spec.method_kw)
         manifest.update(dataset_key=spec.dataset_key, reference_hash=target.reference_hash)
-        train = target.data_for(spec.data_kind, rep, spec.n_train)
+        x = target.initial(rep, spec.n_particles)
+        if spec.selection:      # a pilot: judged by its information class only
+            fit, judge = pilot_judge(spec, target, x)
+            train = target.data_for(spec.data_kind, rep, spec.n_train, fit)
+            tree, spacing = training_index(fit.x)
+        else:
+            judge = None
+            train = target.data_for(spec.data_kind, rep, spec.n_train)
+            tree, spacing = target.health_index(rep, spec.n_train)
         manifest["data_hash"] = store.array_hash(train.x, train.y) if train else None
-        tree, spacing = target.health_index(rep, spec.n_train)
         train_x = target.training(rep, spec.n_train).x if "copy" in spec.metrics else None
         ctx = target.context(spec.pilot, train_x)
         manifest["metric_info"] = {m: metric_info(m, ctx, spec.n_particles)
@@ -162,6 +172,8 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
             row = {"iteration": cp.iteration, "seconds": cp.seconds,
                    "fit_seconds": state["fit_seconds"]}
             row.update(evaluate(spec.metrics, cp.x, ctx))
+            if judge is not None:
+                row["validation"] = judge(cp.x)
             row.update({f"diag.{k}": float(v) for k, v in sampler.diagnostics().items()})
             row["diag.grad_evals"] = float(cp.iteration * sampler.grad_evals_per_step())
             row.update(health(cp.x, tree, spacing))
@@ -170,7 +182,6 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
             if spec.keep_particles == "checkpoints":
                 keep[f"particles_{cp.iteration}"] = np.array(cp.x)
 
-        x = target.initial(rep, spec.n_particles)
         rng = rng_for(spec.root_seed, spec.dataset_key, spec.method, rep, "method")
         t0 = time.perf_counter()
         sampler.setup(target.dataset, train, rng)
@@ -196,6 +207,27 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
     frame = _frame(spec, rows, manifest["status"], manifest["reason"],
                    manifest["platform"]["hash"])
     return RunResult(spec, frame, keep, manifest)
+
+
+def pilot_judge(spec: RunSpec, target, x0: np.ndarray
+                ) -> tuple[TrainingData, Callable[[np.ndarray], float]]:
+    """A pilot's fit data and the function that scores its particles, by its information
+    class (:func:`kswgd.engine.tuning.validation_score`): held-out, the W2 distance to the
+    held-out part of its training data (split with its own seed; the fit sees the rest);
+    ksd, the KSD² with the dataset's score at the IMQ scale of the initial particles' median
+    pairwise distance; oracle, the W2 distance to the independent pilot reference of exact
+    draws of π. Only the judge's own information is handed to it."""
+    full = target.training(spec.repetition, spec.n_train)
+    if spec.selection == "held-out":
+        fit, held = split_training(full, spec.held_out, rng_for(
+            spec.root_seed, spec.dataset_key, spec.repetition, "held-out"))
+        return fit, lambda x: validation_score("held-out", x, held_out=held)
+    if spec.selection == "ksd":
+        scale = median_distance(x0)
+        return full, lambda x: validation_score("ksd", x, score=target.dataset.score,
+                                                ksd_scale=scale)
+    ref = target.context(True).reference
+    return full, lambda x: validation_score("oracle", x, reference=ref)
 
 
 def failure_reason(err: BaseException) -> str:

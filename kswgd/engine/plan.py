@@ -15,8 +15,10 @@ import numpy as np
 
 from kswgd import registry
 from kswgd.core.metrics import expand
-from kswgd.engine.spec import KEEP_PARTICLES, PILOT_REPETITION, RunSpec, code_fingerprint
+from kswgd.engine.spec import KEEP_PARTICLES, RunSpec, _frozen, code_fingerprint, short_hash
 from kswgd.engine.suite import DatasetEntry, Suite
+from kswgd.engine.target import _key
+from kswgd.engine.tuning import configurations, space_selection_class, validation_repetitions
 from kswgd.params import ConfigError, choice_error
 
 
@@ -28,26 +30,63 @@ def checkpoints(n_steps: int, n_checkpoints: int) -> list[int]:
 
 @dataclass
 class MethodPlan:
-    """One (dataset entry, method entry) of a suite: its repetition-0 template spec, the step
-    grid when the step-size rule applies, or why the pair is skipped."""
+    """One (dataset entry, method entry) of a suite: its repetition-0 template spec, why the
+    pair is skipped, and when the method is tuned (:mod:`kswgd.engine.tuning`) its protocol:
+    the non-step configurations and the step grid piloted on the validation repetitions,
+    judged by the information class ``selection`` (held-out data split by ``held_out``)."""
 
     base: RunSpec
     repetitions: int
-    grid: tuple[float, ...] = ()
     skip: str | None = None
-    pilot_checkpoints: tuple[int, ...] = ()   # a pilot's checkpoints; () = the base's budget
+    configs: tuple[dict, ...] = ({},)   # the non-step configurations piloted
+    steps: tuple[float, ...] = ()       # the step grid piloted (() = the step is not tuned)
+    validation: tuple[int, ...] = ()    # validation repetitions (() = not tuned)
+    selection: str = ""                 # the information class that judges the pilots
+    held_out: float = 0.0
+    pilot_steps: int = 0
+    space: dict = field(default_factory=dict)   # the declared search space
+    budget: int = 0
+
+    @property
+    def tuned(self) -> bool:
+        return bool(self.validation)
+
+    @property
+    def tuning_key(self) -> str:
+        """The identity of this method's tuning protocol (part of its test runs' identity):
+        what was piloted, how often, for how long and judged by what."""
+        if not self.tuned:
+            return ""
+        return short_hash({"configs": list(self.configs), "steps": list(self.steps),
+                           "validation": list(self.validation), "selection": self.selection,
+                           "held_out": self.held_out, "pilot_steps": self.pilot_steps})
 
     def runs(self) -> list[RunSpec]:
+        """The test repetitions of an untuned method."""
         return [self.base.with_repetition(r) for r in range(self.repetitions)]
 
-    def pilot(self, step: float) -> RunSpec:
-        """The pilot run of ``step``: the base spec at that step, on the pilot repetition, for
-        the suite's ``pilot_steps`` iterations (all of ``n_steps`` unless it says fewer)."""
-        spec = self.base.with_step(step, "pilot").with_repetition(PILOT_REPETITION)
-        if self.pilot_checkpoints and self.pilot_checkpoints != spec.checkpoints:
-            spec = replace(spec, n_steps=self.pilot_checkpoints[-1],
-                           checkpoints=self.pilot_checkpoints)
-        return spec
+    def pilot(self, config: dict, rep: int) -> RunSpec:
+        """The pilot of one full configuration (step included) on validation repetition
+        ``rep`` (< 0): ``pilot_steps`` iterations, scored at the start and the end by its
+        information class only (no leaderboard metric: nothing of π's reference reaches it)."""
+        spec = self.base.with_config(config, "pilot", selection=self.selection,
+                                     held_out=self.held_out).with_repetition(rep)
+        return replace(spec, n_steps=self.pilot_steps, checkpoints=(0, self.pilot_steps),
+                       metrics=(), skipped_metrics=())
+
+    def grid(self, steps: tuple[float, ...] | None = None, configs=None) -> list[dict]:
+        """Every full configuration of ``configs`` (default: all) × ``steps`` (default: the
+        step grid)."""
+        steps = self.steps if steps is None else steps
+        configs = self.configs if configs is None else configs
+        if not steps:
+            return [dict(c) for c in configs]
+        return [{**c, "step": float(h)} for c in configs for h in steps]
+
+    def chosen(self, config: dict, rule: str, tuned: dict) -> list[RunSpec]:
+        """The test repetitions at the chosen configuration."""
+        spec = self.base.with_config(config, rule, tuning=self.tuning_key, tuned=_frozen(tuned))
+        return [spec.with_repetition(r) for r in range(self.repetitions)]
 
 
 @dataclass
@@ -60,9 +99,10 @@ class Plan:
 
     @property
     def n_planned(self) -> int:
-        """Runs known before anything runs: repetitions and the grid pilots of runnable
+        """Runs known before anything runs: repetitions and the pilots of runnable tuned
         methods (a skipped method's pilots never run)."""
-        return sum(m.repetitions + (0 if m.skip else len(m.grid)) for m in self.methods)
+        return sum(m.repetitions + (0 if m.skip or not m.tuned else
+                                    len(m.grid()) * len(m.validation)) for m in self.methods)
 
 
 def _params_for(entry: DatasetEntry, name: str, params: dict, label: str) -> dict:
@@ -83,6 +123,7 @@ def plan_suite(suite: Suite, datasets: list[str] | None = None,
     task_names = {t for ds in instances for t in ds.task_metrics()}
     plan = Plan(suite)
     for entry in entries:
+        seen: dict[tuple[str, str], str] = {}
         dataset = instances[suite.datasets.index(entry)]
         b = entry.budget
         metrics, skipped = expand(b["metrics"], dataset, others=task_names)
@@ -98,7 +139,6 @@ def plan_suite(suite: Suite, datasets: list[str] | None = None,
                 continue
             raw = _params_for(entry, name, params, label)
             sampler = registry.get_sampler(name, **raw)
-            tuned = "step" not in raw and bool(b["step_grid"])
             base = RunSpec.make(
                 suite=suite.name, dataset=entry.name, dataset_params=dict(dataset.params),
                 method=name, method_params=dict(sampler.params), label=label,
@@ -108,13 +148,52 @@ def plan_suite(suite: Suite, datasets: list[str] | None = None,
                 checkpoints=checkpoints(b["n_steps"], b["n_checkpoints"]), metrics=metrics,
                 skipped_metrics=skipped, floor_seeds=int(b["floor_seeds"]), repetition=0,
                 pilot=False, root_seed=int(b["root_seed"]), keep_particles=b["keep_particles"],
-                code=code_fingerprint(entry.name, name), step_rule="" if tuned else "fixed")
-            plan.methods.append(MethodPlan(
-                base, int(b["repetitions"]),
-                tuple(sorted(float(h) for h in b["step_grid"])) if tuned else (),
-                registry.incompatibility(sampler, dataset),
-                tuple(checkpoints(pilot_steps, b["n_checkpoints"])) if tuned else ()))
+                code=code_fingerprint(entry.name, name), step_rule="fixed")
+            mp = MethodPlan(base, int(b["repetitions"]),
+                            registry.incompatibility(sampler, dataset))
+            _plan_tuning(mp, suite, b, name, raw, label, pilot_steps)
+            key = (base.run_id, mp.tuning_key)
+            if key in seen:
+                raise ConfigError(f"suite '{suite.name}', dataset '{entry.name}': method "
+                                  f"entries '{seen[key]}' and '{label}' are the same "
+                                  "configuration under the same protocol (the same runs); "
+                                  "give one of them other params or search")
+            seen[key] = label
+            plan.methods.append(mp)
     return plan
+
+
+def _plan_tuning(mp: MethodPlan, suite: Suite, b: dict, name: str, raw: dict, label: str,
+                 pilot_steps: int) -> None:
+    """Fill in a method plan's tuning protocol (nothing when its configuration is fixed).
+
+    The space is the method entry's ``search`` (a parameter the dataset entry fixes in
+    ``method_params`` is not searched), its step the ``search.step`` list or else the suite's
+    ``step_grid`` when ``step`` is not fixed. ``tuning_budget`` non-step configurations are
+    drawn (:func:`kswgd.engine.tuning.configurations`, seeded by the root seed and the label),
+    each piloted at every step; every configuration is checked now (a bad value is a
+    ConfigError before anything runs) and the space must have one information class."""
+    space = {k: v for k, v in suite.search.get(label, {}).items() if k not in raw or k == "step"}
+    if "step" in raw:
+        space.pop("step", None)
+    elif "step" not in space and b["step_grid"]:
+        space["step"] = list(b["step_grid"])
+    if not space:
+        return
+    others = {k: v for k, v in space.items() if k != "step"}
+    configs = configurations(others, int(b["tuning_budget"]),
+                             _key(b["root_seed"], "tuning", label)) if others else [{}]
+    uses = [registry.get_sampler(name, **{**raw, **c, **({"step": h} if h else {})}).uses
+            for c in configs for h in (space.get("step") or [None])]
+    mode = suite.selection.get(label, b["selection"])
+    mp.selection = space_selection_class(uses, mode)
+    mp.configs = tuple(configs)
+    mp.steps = tuple(sorted(float(h) for h in space.get("step", [])))
+    mp.validation = tuple(validation_repetitions(int(b["pilot_repetitions"])))
+    mp.held_out = float(b["held_out_fraction"]) if mp.selection == "held-out" else 0.0
+    mp.pilot_steps = pilot_steps
+    mp.space = space
+    mp.budget = int(b["tuning_budget"])
 
 
 def validate_suite(suite: Suite, entries=None, methods=None) -> Plan:

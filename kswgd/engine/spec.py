@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-#: Repetition index of the step-size pilot runs (they have their own seeds).
+#: Repetition index of the first validation (pilot) repetition; pilots run on −1, −2, ….
 PILOT_REPETITION = -1
 
 #: The budget columns: runs that differ in one of these (or in the dataset or its parameters)
@@ -35,7 +35,10 @@ PILOT_REPETITION = -1
 BUDGET_COLUMNS = ("n_particles", "n_steps", "n_train", "n_reference")
 
 #: Fields that name or present a run but do not change its numbers (not part of the run id).
-PRESENTATION_FIELDS = ("suite", "label", "step_rule")
+PRESENTATION_FIELDS = ("suite", "label", "step_rule", "tuned")
+
+#: The columns that are wall-clock measurements: they differ between reruns of the same spec.
+CLOCK_COLUMNS = ("seconds", "fit_seconds", "tuning.seconds")
 
 #: What a suite may ask to keep of the particles: the final ones, or those of every checkpoint.
 KEEP_PARTICLES = ("final", "checkpoints")
@@ -115,14 +118,19 @@ class RunSpec:
     code: str = ""
     step_rule: str = ""
     skipped_metrics: tuple[tuple[str, str], ...] = field(default=())
+    selection: str = ""      # a pilot's information class (kswgd.engine.tuning); "" otherwise
+    held_out: float = 0.0    # a pilot's held-out share of its training data
+    tuning: str = ""         # a test run's tuning protocol key ("" when its config is fixed)
+    tuned: tuple[tuple[str, Any], ...] = field(default=())   # how it was chosen (presentation)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def make(cls, *, dataset_params: dict, method_params: dict, checkpoints, metrics,
-             uses=(), skipped_metrics: dict | None = None, **kw) -> RunSpec:
+             uses=(), skipped_metrics: dict | None = None, tuned: dict | None = None,
+             **kw) -> RunSpec:
         """Build a spec from plain dicts and lists."""
         return cls(dataset_params=_frozen(dataset_params), method_params=_frozen(method_params),
-                   uses=tuple(uses),
+                   uses=tuple(uses), tuned=_frozen(tuned or {}),
                    checkpoints=tuple(int(c) for c in checkpoints),
                    metrics=tuple(metrics),
                    skipped_metrics=tuple(sorted((skipped_metrics or {}).items())), **kw)
@@ -132,8 +140,15 @@ class RunSpec:
         return replace(self, method_params=_frozen({**self.method_kw, "step": float(step)}),
                        step_rule=rule)
 
+    def with_config(self, config: dict, rule: str, **fields) -> RunSpec:
+        """The same spec with the method parameters of ``config`` set (chosen by ``rule``)."""
+        return replace(self, method_params=_frozen({**self.method_kw, **config}),
+                       step_rule=rule, **fields)
+
     def with_repetition(self, rep: int) -> RunSpec:
-        return replace(self, repetition=int(rep), pilot=rep == PILOT_REPETITION)
+        """The spec on repetition ``rep``: test repetitions are 0, 1, …; validation (pilot)
+        repetitions −1, −2, … have their own training data, initial particles and seeds."""
+        return replace(self, repetition=int(rep), pilot=int(rep) < 0)
 
     # -- views -------------------------------------------------------------------------------
     @property
@@ -167,6 +182,7 @@ class RunSpec:
         d["dataset_params"] = self.dataset_kw
         d["method_params"] = self.method_kw
         d["skipped_metrics"] = dict(self.skipped_metrics)
+        d["tuned"] = dict(self.tuned)
         return d
 
     @classmethod
@@ -186,6 +202,9 @@ class RunSpec:
                     n_reference=self.n_reference, metrics=",".join(self.metrics),
                     repetition=self.repetition, pilot=self.pilot,
                     root_seed=self.root_seed, code=self.code)
+        if self.selection:
+            cols.update(selection=self.selection, held_out=self.held_out)
+        cols.update({f"tuning.{k}": flat_value(v) for k, v in self.tuned})
         return cols
 
 

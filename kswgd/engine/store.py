@@ -7,7 +7,7 @@ manifest (the format is described in docs/results.md).
                                        per checkpoint when the suite keeps them
     OUT/runs/<run_id>/manifest.json    spec, code fingerprint, git commit, provenance; LAST
     OUT/floors/*.json                  noise and data floors
-    OUT/steps/*.json                   step-size rule records
+    OUT/tuning/*.json                  tuning records (the pilots and the choice)
 
 Every write goes to a temporary file in the same folder and is then renamed (atomic on POSIX),
 so a crash never leaves a half-written result. The manifest lists the SHA-256 of every other

@@ -3,18 +3,25 @@
 A suite is a TOML file in ``benchmarks/suites/`` (``kswgd run --suite NAME``) or any path.
 Top-level keys set the budget shared by every method (fair comparisons): ``repetitions``,
 ``n_particles``, ``n_steps``, ``n_checkpoints``, ``n_train``, ``n_reference``, ``metrics``,
-``floor_seeds``, ``root_seed``, ``step_grid`` (the steps tried by the step-size rule, see
-kswgd.engine.steps.choose_step_pilots; a method whose params give ``step`` is not tuned),
-``pilot_steps`` (the iterations of each pilot of that rule; 0, the default, = ``n_steps``) and
-``keep_particles`` ("final", the default: each run keeps its final particles; "checkpoints":
-also those of every checkpoint). ``[[datasets]]``
+``floor_seeds``, ``root_seed``, ``keep_particles`` ("final", the default: each run keeps its
+final particles; "checkpoints": also those of every checkpoint) and the tuning protocol's keys
+(docs/design.md, "Tuning protocol"; :mod:`kswgd.engine.tuning`): ``step_grid`` (the steps
+piloted for a method whose params do not fix ``step`` and whose ``search`` has none),
+``tuning_budget`` (the most configurations of the non-step parameters piloted per method, the
+same for every method; each is piloted at every step of its grid), ``pilot_repetitions`` (R ≥ 2
+validation repetitions), ``held_out_fraction`` (the share of a validation repetition's training
+data a data-learning method is judged on), ``selection`` ("declared": each method judged only by
+the information it declares; "oracle": against exact draws of π, the labelled upper bound) and
+``pilot_steps`` (the iterations of each pilot; 0, the default, = ``n_steps``). ``[[datasets]]``
 entries have ``name``, ``params`` and may override the budget keys and give per-method
 parameters (``method_params.<method> = {...}``, e.g. a step size for that dataset), and
 ``methods = [...]`` (labels or names of ``[[methods]]`` entries) to run only those on it (e.g.
 an ablation's training-size sweep at one rank). The same dataset may appear in several entries
 with different budgets. ``[[methods]]`` entries have ``name``, ``params`` and optionally
-``label``. Optional ``description`` and ``estimated_minutes`` (the measured wall clock on the
-2-core machine) are what ``kswgd suites`` shows. ``time_limit`` (seconds per run, default
+``label``, ``search`` (a table of lists: the method's search space, e.g. ``search = { rank =
+[20, 40], step = [0.01, 0.1] }``) and ``selection`` (overrides the suite's). Optional
+``description`` and ``estimated_minutes`` (the measured wall clock on the 2-core machine) are
+what ``kswgd suites`` shows. ``time_limit`` (seconds per run, default
 :data:`DEFAULT_TIME_LIMIT`; ``kswgd run --time-limit`` overrides it) stops a run that takes
 longer; it is not part of any run's identity. Every key's type and range is checked on
 loading (:data:`BUDGET_CONSTRAINTS`): a bad one is a one-line ConfigError naming the file.
@@ -27,7 +34,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kswgd.params import ConfigError, Interval, ListOf, Text, choice_error
+from kswgd.engine.tuning import HELD_OUT_FRACTION, MIN_DRAWS, SELECTION_MODES
+from kswgd.params import Choice, ConfigError, Interval, ListOf, Text, choice_error
 
 #: Seconds one run may take unless the suite or ``kswgd run --time-limit`` says otherwise.
 DEFAULT_TIME_LIMIT = 3600.0
@@ -45,6 +53,10 @@ BUDGET_KEYS = {
     "step_grid": [],
     "pilot_steps": 0,
     "keep_particles": "final",
+    "tuning_budget": 4,
+    "pilot_repetitions": MIN_DRAWS,
+    "held_out_fraction": HELD_OUT_FRACTION,
+    "selection": "declared",
 }
 
 #: The valid values of each budget key (TOML is typed: an integer key takes an integer, never a
@@ -62,6 +74,10 @@ BUDGET_CONSTRAINTS = {
     "step_grid": ListOf(Interval(float, 0, None, closed="neither")),
     "pilot_steps": Interval(int, None, None),   # 1..n_steps (0 = n_steps), checked by the plan
     "keep_particles": Text(),
+    "tuning_budget": Interval(int, 1, None),
+    "pilot_repetitions": Interval(int, MIN_DRAWS, None),
+    "held_out_fraction": Interval(float, 0, 1, closed="neither"),
+    "selection": Choice(*SELECTION_MODES),
 }
 _TABLE = "a table"
 
@@ -103,6 +119,8 @@ class Suite:
     path: Path | None = None
     estimated_minutes: float | None = None  # wall clock on the 2-core machine (kswgd suites)
     time_limit: float = DEFAULT_TIME_LIMIT  # seconds per run (not in any run's identity)
+    search: dict[str, dict[str, list]] = field(default_factory=dict)  # label -> search space
+    selection: dict[str, str] = field(default_factory=dict)   # label -> its selection mode
 
     def check_filters(self, datasets: list[str] | None, methods: list[str] | None) -> None:
         """``--dataset``/``--method`` filters must name datasets and methods (names or labels)
@@ -189,21 +207,36 @@ def load_suite(name_or_path: str) -> Suite:
         entries.append(DatasetEntry(item["name"], dict(item.get("params", {})), budget,
                                     dict(item.get("method_params", {})),
                                     None if only is None else [str(m) for m in only]))
-    methods = []
+    methods, search, selection = [], {}, {}
     items = raw.get("methods", [])
     names = [item.get("name") for item in items]
     for i, item in enumerate(items):
-        if "name" not in item or set(item) - {"name", "params", "label"}:
+        if "name" not in item or set(item) - {"name", "params", "label", "search", "selection"}:
             raise ConfigError(f"suite {path.name}: a [[methods]] entry has 'name', 'params' "
-                              "and optionally 'label'")
+                              "and optionally 'label', 'search' and 'selection'")
         where = f"[[methods]] entry {i + 1}: "
         _check(path, where, "name", item["name"], Text())
         _check(path, where, "params", item.get("params", {}), _TABLE)
         if "label" in item:
             _check(path, where, "label", item["label"], Text())
+        _check(path, where, "search", item.get("search", {}), _TABLE)
+        for key, values in item.get("search", {}).items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"suite {path.name}: {where}search.{key} must be a "
+                                  f"non-empty list of values, got {values!r}")
+            if key in item.get("params", {}):
+                raise ConfigError(f"suite {path.name}: {where}{key!r} is both fixed in params "
+                                  "and searched; give it in one place")
+        if "selection" in item:
+            _check(path, where, "selection", item["selection"], Choice(*SELECTION_MODES))
         params = dict(item.get("params", {}))
-        methods.append((item["name"], params, item.get("label") or method_label(
-            item["name"], params, unique=names.count(item["name"]) == 1)))
+        label = item.get("label") or method_label(item["name"], params,
+                                                  unique=names.count(item["name"]) == 1)
+        methods.append((item["name"], params, label))
+        if item.get("search"):
+            search[label] = {k: list(v) for k, v in item["search"].items()}
+        if "selection" in item:
+            selection[label] = item["selection"]
     labels = [m[2] for m in methods]
     known = set(labels) | {m[0] for m in methods}
     for entry in entries:
@@ -222,4 +255,4 @@ def load_suite(name_or_path: str) -> Suite:
     limit = raw.get("time_limit", DEFAULT_TIME_LIMIT)
     _check(path, "", "time_limit", limit, Interval(float, 0, None, closed="neither"))
     return Suite(raw.get("name", path.stem), raw.get("description", ""), entries, methods, path,
-                 minutes, float(limit))
+                 minutes, float(limit), search, selection)

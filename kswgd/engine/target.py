@@ -85,12 +85,14 @@ class Target:
                 n, rng_for(self.seed, self.key, rep, "train"), kind=self.dataset.data_kinds[0])
         return self._train[(rep, n)]
 
-    def data_for(self, kind: str | None, rep: int, n: int) -> TrainingData | None:
+    def data_for(self, kind: str | None, rep: int, n: int,
+                 data: TrainingData | None = None) -> TrainingData | None:
         """What a sampler of ``data_kind`` gets: nothing, the pairs, or the x of the same
-        pairs for a samples-only method."""
+        pairs for a samples-only method; of the repetition's training data or of ``data``
+        (a pilot's fit part)."""
         if kind is None:
             return None
-        data = self.training(rep, n)
+        data = self.training(rep, n) if data is None else data
         if kind == "samples" and data.has_pairs:
             return TrainingData(data.x, info=dict(data.info))
         if kind == "trajectories" and not data.has_pairs:

@@ -31,6 +31,7 @@ import pandas as pd
 from kswgd.core import metrics as M
 from kswgd.core.health import AWAY_FACTOR, COLLAPSED_FRACTION, STRANDED_FRACTION
 from kswgd.engine import store
+from kswgd.engine import tuning as T
 from kswgd.engine.spec import BUDGET_COLUMNS
 
 FORMATS = ("md", "csv", "json")
@@ -153,9 +154,16 @@ def missing_floors(final: pd.DataFrame, floors: pd.DataFrame) -> list[str]:
 
 
 def final_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The last checkpoint row of each run of ``rows``."""
-    return rows.sort_values(["run_id", "iteration"], kind="stable").groupby(
+    """The last checkpoint row of each run of ``rows``, with ``start.<metric>``: each
+    metric's value at iteration 0 (the initial particles), for the "worse than start" flag."""
+    final = rows.sort_values(["run_id", "iteration"], kind="stable").groupby(
         "run_id", sort=False).tail(1).sort_index()
+    names = [m for m in recorded_metrics(rows) if m in rows and f"start.{m}" not in rows]
+    if names and "iteration" in rows:
+        start = rows[rows["iteration"] == 0].drop_duplicates("run_id").set_index("run_id")
+        for m in names:
+            final[f"start.{m}"] = final["run_id"].map(start[m]).to_numpy()
+    return final
 
 
 def _clean(value):
@@ -203,32 +211,46 @@ def interval(values) -> tuple[float, float, int]:
     return float(v.mean()), float(half), len(v)
 
 
-def health_flags(ok: pd.DataFrame) -> str:
+def health_flags(ok: pd.DataFrame, metric: str | None = None) -> str:
     """"stranded" when more than STRANDED_FRACTION of a run's final particles are away from
-    the training data, "collapsed" when fewer than COLLAPSED_FRACTION · N are distinct; with
-    the count of runs so flagged."""
+    the training data, "collapsed" when fewer than COLLAPSED_FRACTION · N are distinct,
+    "worse than start" when its final ``metric`` exceeds that of its initial particles
+    (kswgd.engine.tuning's rules, one home); with the count of runs so flagged."""
     if ok.empty or "health.away" not in ok:
         return "-"
     flags = []
-    stranded = (ok["health.away"] > STRANDED_FRACTION).sum()
-    collapsed = (ok["health.distinct"] < COLLAPSED_FRACTION * ok["n_particles"]).sum()
+    stranded = ok["health.away"].map(T.stranded).sum()
+    collapsed = sum(T.collapsed(d, n) for d, n in zip(ok["health.distinct"], ok["n_particles"],
+                                                      strict=True))
     if stranded:
         flags.append(f"stranded {stranded}/{len(ok)} "
                      f"({ok['health.away'].max():.0%} away)")
     if collapsed:
         flags.append(f"collapsed {collapsed}/{len(ok)} "
                      f"({int(ok['health.distinct'].min())} distinct)")
+    if metric is not None and f"start.{metric}" in ok and not M.signed(metric):
+        worse = sum(T.worse_than_start(f, s) for f, s in zip(ok[metric], ok[f"start.{metric}"],
+                                                              strict=True))
+        if worse:
+            flags.append(f"worse than start {worse}/{len(ok)}")
     return ", ".join(flags) or "ok"
 
 
-def _step(g: pd.DataFrame) -> str:
-    g = g[g["status"] == "ok"]
+def _config(g: pd.DataFrame) -> tuple[str, str]:
+    """(configuration, tuning) cells of a row: the chosen values of the searched parameters,
+    and the information class that chose them with the tuning's cost; or the fixed step."""
+    g = g[g["status"] == "ok"] if (g["status"] == "ok").any() else g
+    if "tuning.choice" in g and g["tuning.choice"].notna().any():
+        r = g[g["tuning.choice"].notna()].iloc[0]
+        cost = (f"{r['tuning.by']}: {int(r['tuning.configurations'])} configs, "
+                f"{int(r['tuning.pilots'])} pilots, {float(r['tuning.seconds']):.0f} s")
+        return str(r["tuning.choice"]), cost
     if "method.step" not in g or g["method.step"].isna().all():
-        return "-"
+        return "-", "fixed"
     steps = sorted(set(g["method.step"].dropna()))
     rule = g["step_rule"].iloc[0] if "step_rule" in g else ""
-    how = "fixed" if rule == "fixed" else "rule"
-    return ", ".join(f"{h:g}" for h in steps) + f" ({how})"
+    how = "fixed" if rule in ("fixed", "") else "step rule"
+    return ", ".join(f"step={h:g}" for h in steps), how
 
 
 def summary(final: pd.DataFrame, floors: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -250,13 +272,15 @@ def summary(final: pd.DataFrame, floors: pd.DataFrame | None = None) -> pd.DataF
                         if c.startswith("method.") and g[c].notna().any()})
             if "code" in g:
                 rec["code"] = g["code"].iloc[0]
-            rec.update(uses=g["uses"].iloc[0], step=_step(g))
+            config, tuning = _config(g)
+            rec.update(uses=g["uses"].iloc[0], config=config, tuning=tuning)
             for m in metrics:
                 mean, half, n = interval(ok[m]) if m in ok else (np.nan, np.nan, 0)
                 rec.update({m: mean, f"{m}_ci95": half, f"{m}_n": n})
+            evals = ok["diag.grad_evals"].median() if "diag.grad_evals" in ok else np.nan
             rec.update(fit_seconds=ok["fit_seconds"].median(),
-                       sample_seconds=ok["seconds"].median(), ok=len(ok), runs=len(g),
-                       health=health_flags(ok))
+                       sample_seconds=ok["seconds"].median(), grad_evals=evals, ok=len(ok),
+                       runs=len(g), health=health_flags(ok, metrics[0] if metrics else None))
             order.append(rec)
         first = metrics[0] if metrics else None
         order.sort(key=lambda r: (not np.isfinite(r.get(first, np.nan)) if first else 0,
@@ -289,7 +313,7 @@ def _floor_rows(header: dict, floors: pd.DataFrame, metrics: list[str]) -> list[
         if rows.empty:
             continue
         rec = {**header, "kind": label, "label": f"*{label}*", "method": "", "uses": uses,
-               "step": "", "health": ""}
+               "config": "", "tuning": "", "health": ""}
         for m in metrics:
             r = rows[rows["metric"] == m]
             rec[m] = float(r["value"].iloc[-1]) if len(r) else np.nan
@@ -328,14 +352,22 @@ def _title(header: dict, others: list[dict]) -> str:
 def _legend(group: pd.DataFrame, table: pd.DataFrame, metrics: list[str]) -> list[str]:
     lines = ["", "Legend: every metric is its final value (lower is better), mean ± the 95 % "
              "Student-t half-width over the ok repetitions (a value alone: one run). "
-             "uses: the information the method learns from. step: the step size, fixed by "
-             "the suite or chosen by the step-size rule (pilot runs on their own seeds and "
-             "reference). fit s, sample s: median seconds of setup and of sampling "
-             "(metrics excluded). health: 'stranded' when more than "
+             "uses: the information the method learns from. configuration: the values of "
+             "the parameters its suite searched (or its fixed step). tuned by: the "
+             "information that chose them — 'held-out' (the W2 distance to a held-out part "
+             "of the method's own training data), 'ksd' (the kernel Stein discrepancy, which "
+             "needs only the score), 'oracle' (exact draws of π: an upper bound, not a "
+             "user's result) — with the configurations and pilot runs it took (validation "
+             "repetitions with their own data and seeds) and their seconds; 'fixed': given "
+             "by the suite. fit s, sample s: median seconds of setup and of sampling "
+             "(metrics excluded). grad evals: median gradient (score) evaluations per "
+             "particle over the run. health: 'stranded' when more than "
              f"{STRANDED_FRACTION:.0%} of a run's final particles are farther from the "
              f"nearest training point than {AWAY_FACTOR:g}× the training points' median "
              "nearest-neighbour spacing; 'collapsed' when fewer than "
-             f"{COLLAPSED_FRACTION:.0%} of the particles are distinct."]
+             f"{COLLAPSED_FRACTION:.0%} of the particles are distinct; 'worse than start' "
+             "when a run's final first metric exceeds that of its initial particles (doing "
+             "nothing would have scored better)."]
     for m in metrics:
         if m in M.METRICS:
             lines.append(f"- {M.label(m)}: {M.METRICS[m].meaning}.")
@@ -347,10 +379,6 @@ def _legend(group: pd.DataFrame, table: pd.DataFrame, metrics: list[str]) -> lis
                  "(what learning from this data allows). A floor's ± is the standard "
                  "deviation over its seeds (draws or subsamples), not an interval; a method "
                  "within it is as close to π as N exact draws.")
-    steps = [f"{r['label']} {r['step']}" for _, r in table.iterrows()
-             if r["kind"] == "method" and r["step"] not in ("-", "")]
-    if steps:
-        lines.append("- Steps: " + "; ".join(steps) + ".")
     start = group[(group["iteration"] == 0) & (group["status"] == "ok")]
     if not start.empty:
         lines.append("- At the start (iteration 0, the initial particles, mean over runs): "
@@ -409,17 +437,18 @@ def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None,
         sub = table
         for k, v in header.items():
             sub = sub[sub[k] == v]
-        head = ["method", "uses", "step", *[M.label(m) for m in metrics],
-                "fit s", "sample s", "ok", "health"]
+        head = ["method", "uses", "configuration", "tuned by", *[M.label(m) for m in metrics],
+                "fit s", "sample s", "grad evals", "ok", "health"]
         lines = [_title(header, headers), "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in sub.iterrows():
             is_run = r["kind"] == "method"
-            cells = [str(r["label"]), str(r["uses"]), str(r["step"]),
+            cells = [str(r["label"]), str(r["uses"]), str(r["config"]), str(r["tuning"]),
                      *[_fmt(r[m], r[f"{m}_ci95"], r[f"{m}_n"] if is_run else 1)
                        if is_run else _floor_cell(r, m) for m in metrics],
                      _num(r.get("fit_seconds")) if is_run else "",
                      _num(r.get("sample_seconds")) if is_run else "",
+                     _num(r.get("grad_evals")) if is_run else "",
                      f"{int(r['ok'])}/{int(r['runs'])}" if is_run else "",
                      str(r["health"])]
             lines.append("| " + " | ".join(cells) + " |")
