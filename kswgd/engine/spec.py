@@ -204,6 +204,8 @@ class RunSpec:
                     root_seed=self.root_seed, code=self.code)
         if self.selection:
             cols.update(selection=self.selection, held_out=self.held_out)
+        if self.tuning:
+            cols["tuning"] = self.tuning
         cols.update({f"tuning.{k}": flat_value(v) for k, v in self.tuned})
         return cols
 

@@ -48,10 +48,11 @@ def group_columns(df: pd.DataFrame) -> list[str]:
 
 
 def config_columns(df: pd.DataFrame) -> list[str]:
-    """The columns that make one table row within a group: the method, each of its parameters
-    and the code fingerprint. A label is only a name."""
+    """The columns that make one table row within a group: the method, each of its parameters,
+    the code fingerprint and the tuning protocol that chose them (the same configuration
+    chosen by two protocols is two rows). A label is only a name."""
     params = sorted(c for c in df.columns if c.startswith("method."))
-    return [c for c in ("method", *params, "code") if c in df.columns]
+    return [c for c in ("method", *params, "code", "tuning") if c in df.columns]
 
 
 def _short(col: str, value) -> str:
