@@ -8,7 +8,9 @@ Prinz `dirichlet` with the cosine dictionary 3.3 % and `edmd` (rbf) 4.8 %; `kde-
 self-loops, localised modes filtered).
 
 Torus (800 training points, the paper's size): kernel-edmd 18 %, dirichlet 17 % over λ_1..λ_5,
-diffusion maps 10 %; the statistical error of 800 points (see kswgd.tools.verify.TOLERANCES).
+diffusion maps 10 %. For kernel-edmd: noise splitting the degenerate pairs and the in-sample
+optimism of 800 pairs, not a smoothing bias (kswgd.tools.verify.TOLERANCES and docs/design.md,
+'Torus kernel-EDMD bias').
 
 Not met at the table's sizes, with the trend asserted instead:
 - 1-D OU poly λ_4, λ_5 (9–14 % at 200 000 samples): pure sampling noise of degree-10 moments

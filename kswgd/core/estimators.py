@@ -432,7 +432,9 @@ def kernel_edmd(
     × median_{i≠j} ‖x_i − x_j‖ (recorded with the factor). The defaults (factor 1, γ = 3e-5)
     were chosen on the paper's torus (800 pairs): narrower kernels or smaller ridges overfit the
     800 pairs and bias λ̂ low (factor 0.25: −40 %), larger ridges bias it high (γ = 1e-3:
-    +50 %); at the defaults λ_1..λ_4 were within 7–16 % over three seeds.
+    +50 %); at the defaults λ_1..λ_4 were within 7–16 % over three seeds. The ridge shifts each
+    λ̂_k up by about γ‖φ_k‖²_H/τ, a fixed amount as n grows (torus pair: ‖φ‖²_H ≈ 12, +2.8 %;
+    docs/design.md, 'Torus kernel-EDMD bias').
     ``normalize='diffusion-map'`` is the paper's variant: the α = ½ density-normalised kernel
     k(x, z)/√(q(x) q(z)), q the kernel mean over the data (see
     :class:`~kswgd.core.dictionaries.KernelSections`). On a manifold the kernel acts in the ambient

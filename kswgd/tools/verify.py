@@ -72,9 +72,14 @@ TOLERANCES: dict[tuple[str, str], float] = {
     ("prinz", "dirichlet"): 0.05, ("prinz", "edmd"): 0.08,
     # the paper's torus with 800 training points (seed 0, worst of λ_1..λ_5): kernel-edmd 18 %,
     # dirichlet 17 % (λ_1..λ_4: 12 % and 14 %), diffusion-map 10 %, kde-pairs 29 %, edmd with
-    # 100 bumps 39 % (overfits 800 pairs: biased low). Over seeds the kernel-edmd error moves
-    # between 7 and 16 %: the statistical error of 800 points, not a bias of the method.
-    ("torus", "kernel-edmd"): 0.2, ("torus", "edmd"): 0.4, ("torus", "dirichlet"): 0.2,
+    # 100 bumps 39 % (overfits 800 pairs: biased low).
+    # kernel-edmd over 16 seeds (python -m kswgd.tools.torus_bias --n 800 --seeds 16), mean
+    # and sd of λ̂_k/λ_k − 1 for k = 1..5: −6.6/+6.1/−7.3/+6.9/−8.2 %, sd 4.8–5.7 %. The two
+    # degenerate pairs come out split by sampling noise (lower member low, upper high, pair mean
+    # −0.3 %); λ̂_5 is low by the in-sample optimism of 800 pairs. Tolerance = the worst
+    # |mean| + 2.5 sd (λ_3: 7.3 + 2.5 × 5.6 = 21.4 %), see docs/design.md, 'Torus kernel-EDMD
+    # bias'.
+    ("torus", "kernel-edmd"): 0.22, ("torus", "edmd"): 0.4, ("torus", "dirichlet"): 0.2,
     ("torus", "kde-pairs"): 0.35, ("torus", "diffusion-map"): 0.15,
 }
 
