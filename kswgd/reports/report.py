@@ -204,12 +204,16 @@ def _cell_text(v) -> str:
 
 
 def varying_parameters(final: pd.DataFrame) -> list[str]:
-    """``method.<param>`` columns that take more than one value among one method's runs; the
-    step is left out unless every run's step is fixed by the suite (a step chosen by the
-    step-size rule is an outcome, not an axis of the design)."""
+    """``method.<param>`` columns that take more than one value among one method's runs; a
+    parameter the tuning protocol chose (the step, or any searched one) is left out unless
+    every run fixes it (a chosen value is an outcome, not an axis of the design)."""
     cols = [c for c in final.columns if c.startswith("method.")]
-    if "step_rule" in final and not (final["step_rule"] == "fixed").all():
+    if "step_rule" in final and not final["step_rule"].isin(["fixed", ""]).all():
         cols = [c for c in cols if c != "method.step"]
+    if "tuning.choice" in final:
+        chosen = {f"method.{part.split('=', 1)[0].strip()}"
+                  for text in final["tuning.choice"].dropna() for part in str(text).split(",")}
+        cols = [c for c in cols if c not in chosen]
     return [c for c in cols if final[c].notna().any()
             and final[c].map(_cell_text).nunique() > 1]
 
