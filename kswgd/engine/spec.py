@@ -135,11 +135,6 @@ class RunSpec:
                    metrics=tuple(metrics),
                    skipped_metrics=tuple(sorted((skipped_metrics or {}).items())), **kw)
 
-    def with_step(self, step: float, rule: str) -> RunSpec:
-        """The same spec with ``method.step`` set (by the step-size rule ``rule``)."""
-        return replace(self, method_params=_frozen({**self.method_kw, "step": float(step)}),
-                       step_rule=rule)
-
     def with_config(self, config: dict, rule: str, **fields) -> RunSpec:
         """The same spec with the method parameters of ``config`` set (chosen by ``rule``)."""
         return replace(self, method_params=_frozen({**self.method_kw, **config}),

@@ -250,7 +250,7 @@ def _config(g: pd.DataFrame) -> tuple[str, str]:
         return "-", "fixed"
     steps = sorted(set(g["method.step"].dropna()))
     rule = g["step_rule"].iloc[0] if "step_rule" in g else ""
-    how = "fixed" if rule in ("fixed", "") else "step rule"
+    how = "fixed" if rule in ("fixed", "") else rule
     return ", ".join(f"step={h:g}" for h in steps), how
 
 
