@@ -63,7 +63,8 @@ def localise(html: str) -> tuple[str, list[str]]:
         text = match[0].replace(f'"{url}"', f'"vendor/{LOCAL[url]}"')
         return re.sub(r'integrity="[^"]*"', f'integrity="{integrity(VENDOR / LOCAL[url])}"', text)
 
-    return re.sub(r'<(script|link)\b[^>]*?(?:src|href)="(https?://[^"]+)"[^>]*>', tag, html), unknown
+    tags = re.compile(r'<(script|link)\b[^>]*?(?:src|href)="(https?://[^"]+)"[^>]*>')
+    return tags.sub(tag, html), unknown
 
 
 def main(html_dir: Path) -> int:
