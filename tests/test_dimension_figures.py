@@ -156,3 +156,19 @@ def test_figures_are_readable_and_absent_without_a_dimension_series():
                                                    fig.legends[0].get_texts()}
         plt.close(fig)
     assert dimension.dimension_figures(rows[rows["dataset.d"] == 2], floors, ["energy"]) == []
+
+
+def test_the_dimension_suite_skips_lawgd_where_no_oracle_spectrum_exists():
+    """Planning benchmarks/suites/dimension.toml: LAWGD runs on the Gaussian at every d (Hermite
+    modes in closed form) and on the ring mixture at d = 2 (grid Galerkin of its log-density),
+    and is skipped with its reason at d ≥ 5, before any pilot; every other pair runs."""
+    from kswgd.engine.plan import plan_suite
+    from kswgd.engine.suite import load_suite
+
+    plan = plan_suite(load_suite("dimension"))
+    skips = {(m.base.dataset, dict(m.base.dataset_params)["d"], m.base.label): m.skip
+             for m in plan.methods}
+    skipped = {k for k, why in skips.items() if why}
+    assert skipped == {("gmm", d, "lawgd") for d in (5, 10, 20, 50)}
+    assert "grid Galerkin" in skips[("gmm", 50, "lawgd")] and "d = 50" in skips[
+        ("gmm", 50, "lawgd")]

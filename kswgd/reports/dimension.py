@@ -52,8 +52,8 @@ def series_columns(df: pd.DataFrame) -> list[str]:
 
 
 def dimension_series(final: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
-    """[(header, rows)] of the series in final rows: rows that share :func:`series_columns`
-    and hold at least two distinct d. Empty when there is no ``dataset.d`` column."""
+    """[(header, rows)] of the series in final rows, by dataset name: rows that share
+    :func:`series_columns` and hold at least two distinct d. Empty without a ``dataset.d``."""
     if final.empty or D not in final or final[D].notna().sum() == 0:
         return []
     cols = series_columns(final)
@@ -64,7 +64,7 @@ def dimension_series(final: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
         head = {c: v for c, v in zip(cols, key if isinstance(key, tuple) else (key,),
                                      strict=True) if not (isinstance(v, float) and np.isnan(v))}
         out.append((head, g))
-    return out
+    return sorted(out, key=lambda hg: [str(hg[0].get(c, "")) for c in cols])
 
 
 def metric_points(table: pd.DataFrame, metric: str) -> pd.DataFrame:
