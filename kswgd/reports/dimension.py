@@ -157,7 +157,7 @@ def metric_figure(series: list[tuple[dict, pd.DataFrame]], floors: pd.DataFrame 
     styles = styles or method_styles(lab for _, f, _ in tables for lab in f["label"])
     is_signed = signed(metric)
     fig, axes = _figure(len(tables))
-    for ax, (header, final, pts) in zip(axes[0], tables, strict=True):
+    for ax, (header, _, pts) in zip(axes[0], tables, strict=True):
         labels = sorted(set(pts["label"]))
         ds = sorted(set(pts["d"]))
         floor_band = pts.groupby("d")["band"].first().reindex(ds).to_numpy(dtype=float)
