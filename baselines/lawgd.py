@@ -14,6 +14,7 @@ It uses the log-density (or the analytic spectrum), no training data.
 from __future__ import annotations
 
 from kswgd.core.estimators import estimate
+from kswgd.dataset import Dataset
 from kswgd.params import Interval
 from kswgd.sampler import SpectralSampler
 
@@ -40,6 +41,20 @@ class LAWGD(SpectralSampler):
     }
     uses = ("log_density",)
     data_kind = None
+
+    def cannot_run(self, dataset) -> str | None:
+        """The oracle needs a spectrum the dataset can build: a closed form (``eigenvalues``),
+        its own ``exact_spectrum``, or the default grid Galerkin of a known log-density in
+        d ≤ 2 off a manifold; otherwise the pair is skipped (not every pilot failing)."""
+        if dataset.eigenvalues(1) is not None:
+            return None
+        if type(dataset).exact_spectrum is not Dataset.exact_spectrum:
+            return None
+        if dataset.manifold is None and dataset.dim <= 2 and dataset.log_density is not None:
+            return None
+        return (f"lawgd needs the generator's exact spectrum: dataset {dataset.name!r} has no "
+                f"closed form, and the grid Galerkin of its log-density needs d <= 2 off a "
+                f"manifold (d = {dataset.dim})")
 
     def fit_spectrum(self, dataset, train, rng):
         p = self.params

@@ -152,4 +152,6 @@ def incompatibility(sampler, dataset: Dataset) -> str | None:
     if sampler.data_kind == "trajectories" and "trajectories" not in dataset.data_kinds:
         return (f"{sampler.name} learns from trajectories; dataset {dataset.name!r} has only "
                 f"{', '.join(dataset.data_kinds)}")
+    if not isinstance(sampler, type):  # a configured instance: its own check (Sampler.cannot_run)
+        return sampler.cannot_run(dataset)
     return None

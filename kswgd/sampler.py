@@ -65,6 +65,13 @@ class Sampler:
             raise ConfigError(f"{self.name} is Euclidean only; dataset {dataset.name!r} lives on "
                               f"the manifold {dataset.manifold.name!r}")
 
+    def cannot_run(self, dataset: Dataset) -> str | None:
+        """Why this configured sampler cannot run on ``dataset`` beyond what ``uses`` and
+        ``data_kind`` say (e.g. an oracle spectrum that exists only in d ≤ 2), or None. Checked
+        when a suite is planned: such a pair is stored as skipped with this reason, before
+        any step-size pilot runs. Must be cheap (no fitting)."""
+        return None
+
     def step(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Move all particles once; returns a new (N, d) array and leaves ``x`` unchanged."""
         raise NotImplementedError

@@ -33,6 +33,7 @@ from kswgd.core.health import AWAY_FACTOR, DISTINCT_RESOLUTION, health, training
 from kswgd.core.metrics import evaluate, metric_info, noise_floor
 from kswgd.engine import store
 from kswgd.engine.executors import report_step
+from kswgd.engine.memory import PeakMemory
 from kswgd.engine.provenance import environment, git_commit, platform_fingerprint
 from kswgd.engine.spec import RunSpec, code_fingerprint
 from kswgd.engine.target import rng_for, target_for
@@ -147,6 +148,7 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
     state = {"fit_seconds": np.nan}
     rep = spec.repetition
     sampler = None
+    memory = PeakMemory()  # the fit's and the steps' peak traced memory (kswgd.engine.memory)
     try:
         target = target_for(spec)
         sampler = registry.get_sampler(spec.method, **spec.method_kw)
@@ -178,11 +180,13 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
             row["diag.grad_evals"] = float(cp.iteration * sampler.grad_evals_per_step())
             row.update(health(cp.x, tree, spacing))
             row["health.max_step"] = cp.max_step
+            row["peak_mb"] = memory.peak_mb()
             rows.append(row)
             if spec.keep_particles == "checkpoints":
                 keep[f"particles_{cp.iteration}"] = np.array(cp.x)
 
         rng = rng_for(spec.root_seed, spec.dataset_key, spec.method, rep, "method")
+        record = memory.track(record)  # measuring from here; metrics and health excluded
         t0 = time.perf_counter()
         sampler.setup(target.dataset, train, rng)
         state["fit_seconds"] = time.perf_counter() - t0
@@ -198,6 +202,7 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
         manifest["traceback"] = traceback.format_exc(limit=6)
         log(f"    failed: {manifest['reason']}")
     manifest["fit_seconds"] = state["fit_seconds"]
+    manifest["peak_mb"] = memory.stop()
     manifest["sample_seconds"] = rows[-1]["seconds"] if rows else None
     try:
         manifest["fit_info"] = (sampler.fit_info()

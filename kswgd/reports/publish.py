@@ -24,6 +24,7 @@ import pandas as pd
 
 from kswgd.engine import store
 from kswgd.params import ConfigError, choice_error
+from kswgd.reports.dimension import dimension_figures
 from kswgd.reports.leaderboard import (
     across_groups_markdown,
     board_rows,
@@ -143,7 +144,11 @@ def figures(out: Path, metrics: list[str]) -> list[tuple[str, Callable[[], objec
     - ``index_<metric>.png`` per metric that at least two groups have a finished run and a
       noise floor of (:func:`kswgd.reports.plots.index_figure`);
     - every :data:`DIAGNOSTIC_FIGURES` file whose column has values in finished rows (e.g.
-      ``spectral_residual.png``: the spectral residual S_n of the spectral samplers)."""
+      ``spectral_residual.png``: the spectral residual S_n of the spectral samplers);
+    - a dimension study (a dataset at ≥ 2 values of ``d``, :mod:`kswgd.reports.dimension`):
+      ``dimension_<metric>.png`` (final metric / noise floor against d, 95 % intervals),
+      ``dimension_seconds.png`` (fit and sampler seconds against d) and
+      ``dimension_memory.png`` (peak memory against d)."""
     return figure_list(board_rows(out)[0], store.load_floors(out), metrics)
 
 
@@ -172,4 +177,5 @@ def figure_list(rows: pd.DataFrame, floors: pd.DataFrame, metrics: list[str]
     for name, column in DIAGNOSTIC_FIGURES.items():
         if column in rows and rows[column].notna().any():
             out_list.append((name, partial(convergence_figure, groups, column, floors)))
+    out_list += dimension_figures(rows, floors, metrics)
     return out_list
