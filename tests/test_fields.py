@@ -141,7 +141,8 @@ def test_figures_are_written_at_the_layout_size(out, tmp_path):
     for name, panels in (("velocity_gaussian.png", 2), ("velocity_gmm.png", 1)):
         fig = made[name]()
         w, h = fig.get_size_inches()
-        assert (w, h) == pytest.approx((4.2 * panels + 0.8, 4.0 + 0.6))
+        pw, ph = fields.PANEL
+        assert (w, h) == pytest.approx((pw * panels + 0.8, ph + 0.6))
         (path,) = save_figure(fig, [tmp_path / name])
         image = imread(path)
         assert image.shape[:2] == (round(h * 120), round(w * 120))   # save_figure: 120 dpi

@@ -9,8 +9,8 @@ method's seed stream, ``setup``), and the drift
 
 (``KSWGD.velocity``: the step direction per unit step, for the run's final particles) is
 evaluated on a grid. One figure per dataset, ``velocity_<dataset>.png``, one panel per run
-(label, training size): streamlines of v over log₁₀|v| in colour, the training points, the
-initial and the final particles. Where the training data is thin, the fitted ∇φ_k, hence |v|,
+(label, training size), all over one box: streamlines of v over log₁₀|v| in colour (one scale,
+six decades below the largest value), the training points, the initial and the final particles. Where the training data is thin, the fitted ∇φ_k, hence |v|,
 falls by decades: particles that get there stop ("stranded", kswgd.core.health).
 """
 
@@ -31,9 +31,10 @@ from kswgd.engine.target import rng_for, target_for
 #: Grid points per axis of the velocity field.
 GRID = 70
 #: At most this many training points are drawn (a deterministic subset).
-MAX_TRAIN_DRAWN = 3000
-#: Panels per row of a velocity figure.
+MAX_TRAIN_DRAWN = 1500
+#: Panels per row of a velocity figure, and a panel's size in inches (width, height).
 COLUMNS = 4
+PANEL = (3.5, 3.4)
 
 
 def velocity_runs(out: Path) -> dict[str, list[tuple[str, dict]]]:
@@ -99,12 +100,14 @@ def velocity_figure(out: Path, dataset: str, runs: list[tuple[str, dict]]):
     plt = _pyplot()
     from matplotlib.colors import Normalize
 
-    panels = []
+    built = []
     for rid, man in runs:
         spec, target, sampler, x0 = rebuild(man)
-        final = store.load_particles(out, rid)
-        train_x = target.training(spec.repetition, spec.n_train).x
-        lo, hi = _box(train_x, x0, final)
+        built.append((spec, sampler, target.training(spec.repetition, spec.n_train).x, x0,
+                      store.load_particles(out, rid)))
+    lo, hi = _box(*(c for b in built for c in b[2:]))     # one box for every panel
+    panels = []
+    for spec, sampler, train_x, x0, final in built:
         gx, gy, v = field_on_grid(sampler, final, lo, hi)
         speed = np.log10(np.maximum(np.linalg.norm(v, axis=2), 1e-300))
         tree, spacing = training_index(train_x)
@@ -115,7 +118,7 @@ def velocity_figure(out: Path, dataset: str, runs: list[tuple[str, dict]]):
     norm = Normalize(vmin=max(float(np.min(finite)), top - 6.0), vmax=top)
     ncols = min(COLUMNS, len(panels))
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols + 0.8, 4.0 * nrows + 0.6),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL[0] * ncols + 0.8, PANEL[1] * nrows + 0.6),
                              squeeze=False, layout="constrained")
     labels_ntrain = {p[0].n_train for p in panels}
     image = None
