@@ -128,7 +128,7 @@ def velocity_figure(out: Path, dataset: str, runs: list[tuple[str, dict]]):
         ax.streamplot(gx, gy, v[..., 0], v[..., 1], color="white", linewidth=0.5,
                       density=1.0, arrowsize=0.7)
         step = max(1, len(train_x) // MAX_TRAIN_DRAWN)
-        ax.scatter(*train_x[::step].T, s=1.5, c="0.85", alpha=0.5, linewidths=0,
+        ax.scatter(*train_x[::step].T, s=1.5, c="#a6e3ff", alpha=0.6, linewidths=0,
                    label="training points")
         ax.scatter(*x0.T, s=7, c="tab:orange", marker="+", linewidths=0.6,
                    label="initial particles")
@@ -147,8 +147,8 @@ def velocity_figure(out: Path, dataset: str, runs: list[tuple[str, dict]]):
         ax.set_visible(False)
     fig.colorbar(image, ax=axes, shrink=0.8, label="log₁₀ |v|  (per unit step)")
     axes.flat[0].legend(loc="lower left", fontsize=7, markerscale=2, framealpha=0.8)
-    fig.suptitle(f"{dataset}: KSWGD velocity v for the final particles (repetition 0); "
-                 "white: streamlines of v", fontsize=10)
+    fig.suptitle(f"{dataset}: KSWGD velocity v of the final particles\n(repetition 0; "
+                 "white: streamlines)", fontsize=10)
     return fig
 
 
