@@ -11,9 +11,9 @@ import numpy as np
 
 from kswgd.core.dictionaries import DICTIONARIES, LANDMARKS, make_dictionary
 from kswgd.core.estimators import estimate
-from kswgd.params import Choice, Interval
 from kswgd.core.spectrum import spectral_residual
 from kswgd.dataset import move
+from kswgd.params import Choice, Interval
 from kswgd.sampler import SpectralSampler
 
 

@@ -10,8 +10,9 @@ method's seed stream, ``setup``), and the drift
 (``KSWGD.velocity``: the step direction per unit step, for the run's final particles) is
 evaluated on a grid. One figure per dataset, ``velocity_<dataset>.png``, one panel per run
 (label, training size), all over one box: streamlines of v over log₁₀|v| in colour (one scale,
-six decades below the largest value), the training points, the initial and the final particles. Where the training data is thin, the fitted ∇φ_k, hence |v|,
-falls by decades: particles that get there stop ("stranded", kswgd.core.health).
+six decades below the largest value), the training points, the initial and the final
+particles. Where the training data is thin, the fitted ∇φ_k, hence |v|, falls by decades:
+particles that get there stop ("stranded", kswgd.core.health).
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def velocity_figure(out: Path, dataset: str, runs: list[tuple[str, dict]]):
                              squeeze=False, layout="constrained")
     labels_ntrain = {p[0].n_train for p in panels}
     image = None
-    for ax, (spec, train_x, x0, final, gx, gy, v, speed, away) in zip(axes.flat, panels):
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        spec, train_x, x0, final, gx, gy, v, speed, away = panel
         image = ax.pcolormesh(gx, gy, speed, norm=norm, cmap="viridis", shading="auto",
                               rasterized=True)
         ax.streamplot(gx, gy, v[..., 0], v[..., 1], color="white", linewidth=0.5,

@@ -24,6 +24,7 @@ import pandas as pd
 
 from kswgd.engine import store
 from kswgd.params import ConfigError, choice_error
+from kswgd.reports.fields import velocity_figures
 from kswgd.reports.leaderboard import (
     across_groups_markdown,
     board_rows,
@@ -34,7 +35,6 @@ from kswgd.reports.leaderboard import (
     recorded_metrics,
     summary,
 )
-from kswgd.reports.fields import velocity_figures
 from kswgd.reports.plots import (
     MAX_PANEL_ROWS,
     convergence_figure,
