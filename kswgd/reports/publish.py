@@ -25,6 +25,7 @@ import pandas as pd
 from kswgd.engine import store
 from kswgd.params import ConfigError, choice_error
 from kswgd.reports.dimension import dimension_figures
+from kswgd.reports.fields import velocity_figures
 from kswgd.reports.leaderboard import (
     across_groups_markdown,
     board_rows,
@@ -82,7 +83,8 @@ def _swap_in(tmp: Path, dest: Path) -> None:
 def publish(out: Path, dest: Path, metrics: list[str] | None = None,
             note: str | None = None, replace: bool = False) -> list[Path]:
     """Write leaderboard.md (headed by ``note`` if given), leaderboard.csv, summary.md (the
-    summary across datasets, when there are several), final.parquet and the :func:`figures`
+    summary across datasets, when there are several), final.parquet, the :func:`figures` and
+    the KSWGD velocity fields of flat 2-D datasets (:func:`kswgd.reports.fields.velocity_figures`)
     into ``dest``: the current, intact runs only
     (:func:`kswgd.reports.leaderboard.board_rows`). A non-empty ``dest`` is refused unless
     ``replace``; then it is replaced entirely (written beside it, then renamed)."""
@@ -119,7 +121,8 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
         store.write_parquet(tmp / "final.parquet", _cells_as_text(final))
         names.append("final.parquet")
         plottable = [m for m in recorded if ok[m].notna().any()] if len(ok) else []
-        for name, make in figure_list(rows, store.load_floors(out), metrics or plottable):
+        for name, make in (figure_list(rows, store.load_floors(out), metrics or plottable)
+                           + velocity_figures(out)):
             save_figure(make(), [tmp / name])
             names.append(name)
         os.chmod(tmp, 0o755)
