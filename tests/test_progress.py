@@ -95,3 +95,19 @@ def test_skipped_runs_are_counted_apart_from_failures_and_cost_no_time():
     assert lines[1] == ("[2/5] circle ula rep 0: skipped · 0 failed · 2 skipped · "
                         "elapsed 0:00 · left ?")
     assert lines[3].endswith("1 failed · 2 skipped · elapsed 0:00 · left 0:10")
+
+
+def test_a_failed_pilot_is_counted_apart_from_failed_runs():
+    from kswgd.engine.driver import describe
+    from kswgd.engine.spec import RunSpec
+
+    spec = RunSpec.make(suite="s", dataset="gaussian", dataset_params={}, method="ula",
+                        method_params={"step": 9.0}, label="ula", n_particles=10, n_steps=5,
+                        n_train=10, n_reference=10, checkpoints=[0, 5], metrics=[],
+                        floor_seeds=1, repetition=-1, pilot=True, root_seed=0, data_kind=None)
+    stream = io.StringIO()
+    with Progress(2, stream, clock=FakeClock()) as p:
+        p.finished(describe(spec), "failed", 1.0)          # a diverging pilot step
+        p.finished(describe(spec.with_repetition(0)), "failed", 1.0)   # a failed test run
+    assert p.failed == 1 and p.pilots_failed == 1
+    assert "1 failed · 1 pilots failed" in stream.getvalue().splitlines()[-1]

@@ -46,6 +46,10 @@ from kswgd.engine.tuning import Pilot
 from kswgd.engine.tuning import _key as config_key
 from kswgd.params import ConfigError
 
+#: What names a pilot in a run's one-line description (progress displays count its failures
+#: apart: a failed pilot excludes a configuration, it is no failed run).
+PILOT_TAG = "pilot rep"
+
 #: How many times a task is submitted before a lost worker makes it a failed run.
 ATTEMPTS = 2
 
@@ -106,7 +110,7 @@ class Task:
 def describe(spec: RunSpec) -> str:
     """One-line name of a run: dataset, label, pilot step or repetition, run id."""
     step = spec.method_kw.get("step", np.nan)
-    tag = (f"pilot rep {spec.repetition} h={step:g}" if spec.pilot
+    tag = (f"{PILOT_TAG} {spec.repetition} h={step:g}" if spec.pilot
            else f"rep {spec.repetition}")
     return f"{spec.dataset:16s} {spec.label:10s} {tag} ({spec.run_id})"
 

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from kswgd.engine.driver import PILOT_TAG
+
 
 def format_seconds(seconds: float | None) -> str:
     """``h:mm:ss`` (or ``m:ss`` under an hour); ``?`` when unknown."""
@@ -50,6 +52,7 @@ class Progress:
         self.total, self.workers, self.clock = int(total), int(workers), clock
         self.stream = sys.stderr if stream is None else stream
         self.done = self.failed = self.skipped_count = self.done_before = 0
+        self.pilots_failed = 0   # failed pilots exclude a configuration; no run failed
         self.durations: list[float] = []
         self.t0 = clock()
         if live is None:
@@ -81,6 +84,8 @@ class Progress:
 
     def _status(self) -> str:
         skipped = f" · {self.skipped_count} skipped" if self.skipped_count else ""
+        if self.pilots_failed:
+            skipped += f" · {self.pilots_failed} pilots failed"
         return (f"{self.failed} failed{skipped} · elapsed {format_seconds(self.elapsed())} · "
                 f"left {format_seconds(self.eta())}")
 
@@ -99,7 +104,9 @@ class Progress:
             return
         if seconds > 0:
             self.durations.append(float(seconds))
-        if status != "ok":
+        if status != "ok" and PILOT_TAG in desc:
+            self.pilots_failed += 1
+        elif status != "ok":
             self.failed += 1
         self._emit(f"{desc}: {status} in {seconds:.1f} s", alert=status != "ok")
 
