@@ -8,9 +8,13 @@ the rank-r spectral transport of :class:`kswgd.sampler.SpectralSampler`.
 from __future__ import annotations
 
 from kswgd.core.dictionaries import DICTIONARIES, LANDMARKS, make_dictionary
-from kswgd.core.estimators import estimate
+from kswgd.core.dictionaries import RBF_RULES
+from kswgd.core.estimators import estimate, kde_langevin_pairs
 from kswgd.params import Choice, Interval
 from kswgd.sampler import SpectralSampler
+
+
+PAIR_ESTIMATORS = ("edmd", "kernel-edmd")
 
 
 class KSWGD(SpectralSampler):
@@ -35,11 +39,13 @@ class KSWGD(SpectralSampler):
         "dictionary": "rbf",
         "n_features": 400,
         "bandwidth": 0.0,      # rbf σ / kernel ε; 0 = the documented rule of each
+        "bandwidth_rule": "silverman",  # rbf σ when bandwidth = 0: silverman | median
         "degree": 6,           # poly total degree
         "landmarks": "random",  # rbf landmark rule: random | kmeans | farthest | kmeans++
         "tol": 1e-10,
         "ridge": 0.0,          # kernel-edmd: 0 = its default RKHS ridge
-        "bandwidth_factor": 0.0,  # kernel-edmd: ε = factor × median distance; 0 = its default
+        "bandwidth_factor": 0.0,  # kernel-edmd ε / median-rule rbf σ = factor × median distance;
+                                  # 0 = the default factor 1
         "normalize": "none",   # kernel-edmd: none | diffusion-map (the paper's variant)
         "max_localisation": 0.7,
         "max_eigenvalue": 0.0,
@@ -51,6 +57,7 @@ class KSWGD(SpectralSampler):
         "dictionary": Choice(*DICTIONARIES),
         "n_features": Interval(int, 1, None),
         "bandwidth": Interval(float, 0, None),
+        "bandwidth_rule": Choice(*RBF_RULES),
         "degree": Interval(int, 1, None),
         "landmarks": Choice(*LANDMARKS),
         "tol": Interval(float, 0, None, closed="neither"),
@@ -60,16 +67,28 @@ class KSWGD(SpectralSampler):
         "max_localisation": Interval(float, 0, None, closed="neither"),
         "max_eigenvalue": Interval(float, 0, None),
     }
-    uses = ("trajectories",)
-    data_kind = "trajectories"
+    uses = ("trajectories", "samples")
+    data_kind = "any"
 
     def __init__(self, **params):
         super().__init__(**params)
-        if self.params["estimator"] not in ("edmd", "kernel-edmd"):
+        if self.params["estimator"] not in PAIR_ESTIMATORS:
             self.uses = ("samples",)
             self.data_kind = "samples"
 
     def fit_spectrum(self, dataset, train, rng):
+        p = self.params
+        made = None
+        if p["estimator"] in PAIR_ESTIMATORS and not train.has_pairs:
+            # samples only: synthetic Langevin pairs from the KDE score (estimator kde-pairs),
+            # then the same pair estimator; the data decides, never the dataset's name
+            train, made = kde_langevin_pairs(train, rng, manifold=dataset.manifold)
+        spec = self._fit(dataset, train, rng)
+        if made is not None:
+            spec.info.update(pairs="kde-pairs", **{f"pairs_{k}": v for k, v in made.items()})
+        return spec
+
+    def _fit(self, dataset, train, rng):
         p = self.params
         common = {"rank": p["rank"], "rng": rng, "tol": p["tol"],
                   "max_localisation": p["max_localisation"],
@@ -82,6 +101,7 @@ class KSWGD(SpectralSampler):
                             **common)
         dictionary = make_dictionary(
             p["dictionary"], n_features=p["n_features"], bandwidth=p["bandwidth"],
-            degree=p["degree"], landmarks=p["landmarks"],
+            degree=p["degree"], landmarks=p["landmarks"], bandwidth_rule=p["bandwidth_rule"],
+            bandwidth_factor=p["bandwidth_factor"] or 1.0,
         )
         return estimate(p["estimator"], train, dictionary, ridge=p["ridge"], **common)
