@@ -115,7 +115,7 @@ def test_kswgd_on_samples_only_fits_the_kde_pairs_estimator_exactly():
     p = sampler.params
     dic = make_dictionary("rbf", n_features=60, bandwidth_rule=p["bandwidth_rule"])
     ref = estimate("kde-pairs", train, dic, rank=4, rng=np.random.default_rng(8),
-                   max_localisation=p["max_localisation"])
+                   tol=p["tol"], max_localisation=p["max_localisation"])
     np.testing.assert_array_equal(spec.eigenvalues, ref.eigenvalues)
     assert spec.info["pairs"] == "kde-pairs"
     assert spec.info["pairs_kde_bandwidth"] == ref.info["kde_bandwidth"]
