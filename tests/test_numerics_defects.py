@@ -186,7 +186,8 @@ def test_kswgd_default_does_not_collapse_on_the_1d_prinz_wells(seed):
     # noise-level directions cut (tol 1e-6) keeps every particle distinct. Invariant: a sampler
     # of a continuous law keeps distinct particles (the health rule asks ≥ 50 %), and it gets
     # as close to π as the training data allow: W2 below twice the data floor (the training
-    # points subsampled to N), measured 0.04–0.12 against floors of about 0.1.
+    # points subsampled to N, mean of 5 subsamples, as the leaderboard's floor). Seeds 0–5:
+    # 300 distinct particles each, W2 0.056–0.117; the fit keeps 6 directions, condition ≈ 3e5.
     from kswgd.core.metrics import w2
     from kswgd.registry import get_sampler
     from kswgd.sampler import run_sampler
@@ -199,5 +200,6 @@ def test_kswgd_default_does_not_collapse_on_the_1d_prinz_wells(seed):
     x = run_sampler(sampler, ds.initial(300, np.random.default_rng(200 + seed)), 500,
                     np.random.default_rng(300 + seed))
     assert len(np.unique(x[:, 0])) > 0.9 * len(x)
-    floor = w2(train.x[np.random.default_rng(seed).choice(2000, 300, replace=False)], ref)
+    pick = np.random.default_rng(seed)
+    floor = np.mean([w2(train.x[pick.choice(2000, 300, replace=False)], ref) for _ in range(5)])
     assert w2(x, ref) < 2 * floor
