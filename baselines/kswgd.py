@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kswgd.core.dictionaries import DICTIONARIES, LANDMARKS, make_dictionary
-from kswgd.core.estimators import estimate
+from kswgd.core.dictionaries import DICTIONARIES, LANDMARKS, RBF_RULES, make_dictionary
+from kswgd.core.estimators import estimate, kde_langevin_pairs
 from kswgd.core.spectrum import spectral_residual
 from kswgd.dataset import move
 from kswgd.params import Choice, Interval
@@ -32,6 +32,7 @@ def repulsion(x: np.ndarray, particles: np.ndarray) -> np.ndarray:
     ell2 = med**2 / (2.0 * np.log(len(particles) + 1.0)) if med > 0 else 1.0
     kmat = np.exp(-cdist(x, particles, "sqeuclidean") / (2.0 * ell2))
     return (kmat.sum(axis=1)[:, None] * x - kmat @ particles) / (len(particles) * ell2)
+PAIR_ESTIMATORS = ("edmd", "kernel-edmd")
 
 
 class KSWGD(SpectralSampler):
@@ -48,6 +49,14 @@ class KSWGD(SpectralSampler):
 
     ``repulsion`` γ ≥ 0 (default 0: off) adds an SVGD-style kernel repulsion between the
     particles to the spectral drift (:meth:`velocity`).
+
+    One default for every dataset (docs/design.md, 'KSWGD default'): ``edmd`` on 400 random rbf
+    bumps of width σ = median pairwise distance, rank 20, whitening cut at tol = 1e-6; on a
+    dataset with samples only, the pair estimators fit on synthetic Langevin pairs from the KDE
+    score (exactly estimator ``kde-pairs``), so the data decide, never the dataset's name. Why:
+    on validation seeds it had the best geometric-mean W2 / data floor over all 13 datasets
+    (1.44, against 1.98 for the earlier Silverman-width, tol 1e-10 default) and the fewest
+    health flags, and it removed the 1-D collapse (prinz 1.32 against 3.04).
     """
 
     name = "kswgd"
@@ -59,11 +68,13 @@ class KSWGD(SpectralSampler):
         "dictionary": "rbf",
         "n_features": 400,
         "bandwidth": 0.0,      # rbf σ / kernel ε; 0 = the documented rule of each
+        "bandwidth_rule": "median",  # rbf σ when bandwidth = 0: median | silverman
         "degree": 6,           # poly total degree
         "landmarks": "random",  # rbf landmark rule: random | kmeans | farthest | kmeans++
-        "tol": 1e-10,
+        "tol": 1e-6,           # whitening: drop directions with w ≤ tol · max w
         "ridge": 0.0,          # kernel-edmd: 0 = its default RKHS ridge
-        "bandwidth_factor": 0.0,  # kernel-edmd: ε = factor × median distance; 0 = its default
+        "bandwidth_factor": 0.0,  # kernel-edmd ε / median-rule rbf σ = factor × median distance;
+                                  # 0 = the default factor 1
         "normalize": "none",   # kernel-edmd: none | diffusion-map (the paper's variant)
         "max_localisation": 0.7,
         "max_eigenvalue": 0.0,
@@ -76,6 +87,7 @@ class KSWGD(SpectralSampler):
         "dictionary": Choice(*DICTIONARIES),
         "n_features": Interval(int, 1, None),
         "bandwidth": Interval(float, 0, None),
+        "bandwidth_rule": Choice(*RBF_RULES),
         "degree": Interval(int, 1, None),
         "landmarks": Choice(*LANDMARKS),
         "tol": Interval(float, 0, None, closed="neither"),
@@ -86,16 +98,28 @@ class KSWGD(SpectralSampler):
         "max_eigenvalue": Interval(float, 0, None),
         "repulsion": Interval(float, 0, None),
     }
-    uses = ("trajectories",)
-    data_kind = "trajectories"
+    uses = ("trajectories", "samples")
+    data_kind = "any"
 
     def __init__(self, **params):
         super().__init__(**params)
-        if self.params["estimator"] not in ("edmd", "kernel-edmd"):
+        if self.params["estimator"] not in PAIR_ESTIMATORS:
             self.uses = ("samples",)
             self.data_kind = "samples"
 
     def fit_spectrum(self, dataset, train, rng):
+        p = self.params
+        made = None
+        if p["estimator"] in PAIR_ESTIMATORS and not train.has_pairs:
+            # samples only: synthetic Langevin pairs from the KDE score (estimator kde-pairs),
+            # then the same pair estimator; the data decides, never the dataset's name
+            train, made = kde_langevin_pairs(train, rng, manifold=dataset.manifold)
+        spec = self._fit(dataset, train, rng)
+        if made is not None:
+            spec.info.update(pairs="kde-pairs", **{f"pairs_{k}": v for k, v in made.items()})
+        return spec
+
+    def _fit(self, dataset, train, rng):
         p = self.params
         common = {"rank": p["rank"], "rng": rng, "tol": p["tol"],
                   "max_localisation": p["max_localisation"],
@@ -108,7 +132,8 @@ class KSWGD(SpectralSampler):
                             **common)
         dictionary = make_dictionary(
             p["dictionary"], n_features=p["n_features"], bandwidth=p["bandwidth"],
-            degree=p["degree"], landmarks=p["landmarks"],
+            degree=p["degree"], landmarks=p["landmarks"], bandwidth_rule=p["bandwidth_rule"],
+            bandwidth_factor=p["bandwidth_factor"] or 1.0,
         )
         return estimate(p["estimator"], train, dictionary, ridge=p["ridge"], **common)
 

@@ -142,7 +142,8 @@ def incompatibility(sampler, dataset: Dataset) -> str | None:
     The sampler's declared needs are checked against what the dataset provides: ``score``,
     ``log_density`` and ``spectrum`` in ``uses`` need the dataset's score, log-density or exact
     eigenvalues; ``data_kind = "trajectories"`` needs a dataset that produces trajectory pairs
-    (any dataset gives static samples: a trajectory dataset gives the x of its pairs).
+    (any dataset gives static samples: a trajectory dataset gives the x of its pairs; a sampler
+    of ``data_kind = "any"`` takes whichever the dataset has).
     """
     known = set(dataset.known())
     for need in sampler.uses:

@@ -29,9 +29,10 @@ class Sampler:
     Class attributes: ``name`` (registry name), ``description`` (one line), ``parameters``
     (defaults, the only accepted keys), ``constraints`` (the valid values of each parameter, see
     kswgd.params), ``uses`` (the information it consumes, shown beside its leaderboard row),
-    ``data_kind`` (the training data it asks the dataset for: "trajectories", "samples" or None
-    for none; if not None, also in ``uses``). An instance may set ``uses`` and ``data_kind`` in
-    ``__init__`` from its parameters. Required method: ``step``.
+    ``data_kind`` (the training data it asks the dataset for: "trajectories", "samples", "any"
+    (the dataset's own kind: pairs where it has them, else samples; then both kinds are in
+    ``uses``) or None for none; if not None, also in ``uses``). An instance may set ``uses``
+    and ``data_kind`` in ``__init__`` from its parameters. Required method: ``step``.
     """
 
     name: str = ""

@@ -353,8 +353,8 @@ def _can_run(sampler: Sampler, ds: Dataset) -> bool:
 
 
 def _training(ds: Dataset, kind: str | None) -> TrainingData | None:
-    """What the runner hands over: the dataset's primary kind; a samples method given a
-    trajectory dataset gets the x of the same pairs."""
+    """What the runner hands over: the dataset's primary kind (as is for ``data_kind='any'``);
+    a samples method given a trajectory dataset gets the x of the same pairs."""
     if kind is None:
         return None
     data = ds.train(N_TRAIN, rng(10), kind=ds.data_kinds[0])
@@ -389,9 +389,11 @@ def test_sampler_parameters_round_trip_and_declarations(name):
     _check_params(cls, f"method {name}")
     obj = cls()
     assert set(obj.uses) <= set(ACCESS), f"{name}: uses {obj.uses} outside {ACCESS}"
-    assert obj.data_kind in (None, *KINDS), \
-        f"{name}.data_kind = {obj.data_kind!r}, must be None or one of {KINDS}"
-    if obj.data_kind is not None:
+    assert obj.data_kind in (None, "any", *KINDS), \
+        f"{name}.data_kind = {obj.data_kind!r}, must be None, 'any' or one of {KINDS}"
+    if obj.data_kind == "any":
+        assert set(KINDS) <= set(obj.uses), f"{name}: asks for any data but does not use both"
+    elif obj.data_kind is not None:
         assert obj.data_kind in obj.uses, f"{name}: asks for {obj.data_kind} but does not use it"
     assert any(_can_run(obj, dataset(d)) for d in DATASETS), f"{name} runs on no dataset"
 

@@ -98,3 +98,45 @@ def test_bandwidth_rules_are_the_documented_formulas():
     svgd.setup(ds, train, np.random.default_rng(0))
     assert svgd.fit_info()["kde_bandwidth"] == bw.scott_bandwidth(x)
     del d
+
+
+def test_kswgd_on_samples_only_fits_the_kde_pairs_estimator_exactly():
+    # one rule for every dataset: a pair estimator given samples fits on the KDE Langevin pairs,
+    # so KSWGD(estimator='edmd') on samples is the kde-pairs estimator, bit for bit (same seed)
+    from kswgd.core.dictionaries import make_dictionary
+    from kswgd.registry import get_dataset, get_sampler
+
+    ds = get_dataset("chessboard")
+    train = ds.train(800, np.random.default_rng(7))
+    assert not train.has_pairs
+    sampler = get_sampler("kswgd", rank=4, n_features=60)
+    assert sampler.data_kind == "any" and set(sampler.uses) == {"trajectories", "samples"}
+    spec = sampler.fit_spectrum(ds, train, np.random.default_rng(8))
+    p = sampler.params
+    dic = make_dictionary("rbf", n_features=60, bandwidth_rule=p["bandwidth_rule"])
+    ref = estimate("kde-pairs", train, dic, rank=4, rng=np.random.default_rng(8),
+                   tol=p["tol"], max_localisation=p["max_localisation"])
+    np.testing.assert_array_equal(spec.eigenvalues, ref.eigenvalues)
+    assert spec.info["pairs"] == "kde-pairs"
+    assert spec.info["pairs_kde_bandwidth"] == ref.info["kde_bandwidth"]
+    # with pairs the same sampler fits on them (no synthetic pairs)
+    pairs = get_dataset("gaussian", d=2).train(800, np.random.default_rng(9))
+    assert "pairs" not in sampler.fit_spectrum(get_dataset("gaussian", d=2), pairs,
+                                               np.random.default_rng(8)).info
+
+
+def test_rbf_median_rule_is_factor_times_the_median_distance():
+    from scipy.spatial.distance import pdist
+
+    from kswgd.core.dictionaries import RBF
+
+    x = np.random.default_rng(10).standard_normal((700, 3)) * [1.0, 2.0, 0.5]
+    med = float(np.median(pdist(x)))
+    for factor in (1.0, 0.5):
+        dic = RBF(50, bandwidth_rule="median", bandwidth_factor=factor).fit(
+            x, np.random.default_rng(0))
+        assert dic.sigma_ == pytest.approx(factor * med, rel=1e-14)
+        assert dic.info()["bandwidth_rule"] == f"{factor:g} x median distance"
+    # the rule is equivariant: scaling the data scales σ (Silverman's too; a given σ does not)
+    dic = RBF(50, bandwidth_rule="median").fit(3 * x, np.random.default_rng(0))
+    assert dic.sigma_ == pytest.approx(3 * med, rel=1e-14)

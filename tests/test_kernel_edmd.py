@@ -85,7 +85,7 @@ def test_kswgd_kernel_edmd_on_torus_stays_on_the_manifold_and_spreads():
     ds = get_dataset("torus")
     data = ds.train(300, np.random.default_rng(5), kind="trajectories")
     s = KSWGD(estimator="kernel-edmd", rank=6, step=0.5)
-    assert s.uses == ("trajectories",)
+    assert s.uses == ("trajectories", "samples") and s.data_kind == "any"
     s.setup(ds, data, np.random.default_rng(0))
     x = ds.initial(200, np.random.default_rng(6))
     spread0 = x.std(axis=0).sum()

@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from kswgd.core import _kernels
-from kswgd.core.bandwidths import landmark_bandwidth, mean_std
+from kswgd.core.bandwidths import landmark_bandwidth, mean_std, median_distance
 from kswgd.core.data import as_points
 from kswgd.params import choice_error
 
@@ -152,6 +152,9 @@ def _compositions(total: int, d: int):
         yield tuple(bounds[k + 1] - bounds[k] - 1 for k in range(d))
 
 
+RBF_RULES = ("silverman", "median")
+
+
 class RBF(Dictionary):
     """The constant plus F − 1 Gaussian bumps ψ_j(x) = exp(−‖x − z_j‖²/(2σ²)) on landmarks z_j.
 
@@ -172,10 +175,14 @@ class RBF(Dictionary):
 
     name = "rbf"
 
-    def __init__(self, n_features: int = 400, bandwidth: float = 0.0, landmarks: str = "random"):
+    def __init__(self, n_features: int = 400, bandwidth: float = 0.0, landmarks: str = "random",
+                 bandwidth_rule: str = "silverman", bandwidth_factor: float = 1.0):
         if landmarks not in LANDMARKS:
             raise choice_error("landmark rule", landmarks, LANDMARKS)
+        if bandwidth_rule not in RBF_RULES:
+            raise choice_error("rbf bandwidth rule", bandwidth_rule, RBF_RULES)
         self.n_bumps, self.bandwidth, self.landmarks = int(n_features), float(bandwidth), landmarks
+        self.bandwidth_rule, self.bandwidth_factor = bandwidth_rule, float(bandwidth_factor)
 
     def fit(self, x, rng=None):
         x = as_points(x)
@@ -195,6 +202,8 @@ class RBF(Dictionary):
         f = len(self.centres_)
         if self.bandwidth > 0:
             self.sigma_ = self.bandwidth
+        elif self.bandwidth_rule == "median":
+            self.sigma_ = self.bandwidth_factor * median_distance(x)
         else:
             self.sigma_ = landmark_bandwidth(x, f)
         return self
@@ -249,7 +258,10 @@ class RBF(Dictionary):
         return self._bump_grad_dot(x, beta, bumps), c
 
     def info(self):
-        return {**super().info(), "bandwidth": self.sigma_, "landmarks": self.landmarks}
+        rule = ("given" if self.bandwidth > 0 else self.bandwidth_rule if self.bandwidth_rule
+                == "silverman" else f"{self.bandwidth_factor:g} x median distance")
+        return {**super().info(), "bandwidth": self.sigma_, "bandwidth_rule": rule,
+                "landmarks": self.landmarks}
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -498,12 +510,15 @@ DICTIONARIES = {"poly": Poly, "rbf": RBF, "rff": RFF, "cosine": Cosine}
 
 
 def make_dictionary(name: str, *, n_features: int = 400, bandwidth: float = 0.0,
-                    degree: int = 6, landmarks: str = "random", **extra) -> Dictionary:
-    """Build an (unfitted) dictionary by name from the flat parameters samplers carry."""
+                    degree: int = 6, landmarks: str = "random", bandwidth_rule: str = "silverman",
+                    bandwidth_factor: float = 1.0, **extra) -> Dictionary:
+    """Build an (unfitted) dictionary by name from the flat parameters samplers carry
+    (``bandwidth_rule`` and ``bandwidth_factor`` are the rbf's, ignored by the others)."""
     if name == "poly":
         return Poly(degree=degree, **extra)
     if name == "rbf":
-        return RBF(n_features=n_features, bandwidth=bandwidth, landmarks=landmarks)
+        return RBF(n_features=n_features, bandwidth=bandwidth, landmarks=landmarks,
+                   bandwidth_rule=bandwidth_rule, bandwidth_factor=bandwidth_factor)
     if name == "cosine":
         return Cosine(n_features=n_features, **extra)
     if name in DICTIONARIES:

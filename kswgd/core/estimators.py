@@ -196,6 +196,48 @@ def _is_unit_sphere(manifold: Manifold | None, x: np.ndarray) -> bool:
     return bool(np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-8))
 
 
+def kde_langevin_pairs(
+    train: TrainingData,
+    rng: np.random.Generator,
+    *,
+    lag: float = 0.05,
+    kde_bandwidth_value: float = 0.0,
+    kde_rule: str = "score",
+    repeats: int = 1,
+    leave_one_out: bool = True,
+    step: str = "auto",
+    manifold: Manifold | None = None,
+) -> tuple[TrainingData, dict]:
+    """Synthetic one-step Langevin pairs y = x + τ ŝ(x) + √(2τ) ξ from static samples (the data
+    step of :func:`kde_pairs`, which documents the parameters), and the record of how they were
+    made (KDE bandwidth and rule, step, repeats, sample count, manifold)."""
+    from kswgd.core.data import move
+
+    x = as_points(train.x)
+    if step not in ("auto", "retract", "geodesic"):
+        raise choice_error("kde-pairs step", step, ["auto", "retract", "geodesic"])
+    unit_sphere = _is_unit_sphere(manifold, x)
+    if step == "geodesic" and not unit_sphere:
+        raise ConfigError("the geodesic kde-pairs step needs samples on the unit circle/sphere")
+    if step == "auto":
+        step = "geodesic" if unit_sphere else "retract"
+    if manifold is None:
+        step = "flat"
+    b = kde_bandwidth_value if kde_bandwidth_value > 0 else kde_bandwidth(x, kde_rule)
+    score = kde_score(x, x, b, leave_one_out=leave_one_out)
+    xs = np.repeat(x, repeats, axis=0) if repeats > 1 else x
+    sc = np.repeat(score, repeats, axis=0) if repeats > 1 else score
+    dx = lag * sc + np.sqrt(2 * lag) * rng.standard_normal(xs.shape)
+    if step == "geodesic":
+        y = sphere_exp(xs, manifold.tangent(xs, dx))
+    else:
+        y = move(xs, dx, manifold)
+    rec = {"kde_bandwidth": b, "kde_bandwidth_rule": "given" if kde_bandwidth_value > 0
+           else kde_rule, "leave_one_out": leave_one_out, "step": step, "repeats": repeats,
+           "n_train": len(x), "manifold": manifold.name if manifold is not None else None}
+    return TrainingData(xs, y, lag=lag), rec
+
+
 def kde_pairs(
     train: TrainingData,
     dictionary: Dictionary,
@@ -233,39 +275,15 @@ def kde_pairs(
     ``tol``, ``ridge``, ``conversion``, ``max_localisation`` and ``max_eigenvalue`` go to
     :func:`edmd`.
     """
-    from kswgd.core.data import move
-
     t0 = time.perf_counter()
     rng = np.random.default_rng(0) if rng is None else rng
-    x = as_points(train.x)
-    if step not in ("auto", "retract", "geodesic"):
-        raise choice_error("kde-pairs step", step, ["auto", "retract", "geodesic"])
-    unit_sphere = _is_unit_sphere(manifold, x)
-    if step == "geodesic" and not unit_sphere:
-        raise ConfigError("the geodesic kde-pairs step needs samples on the unit circle/sphere")
-    if step == "auto":
-        step = "geodesic" if unit_sphere else "retract"
-    if manifold is None:
-        step = "flat"
-    b = kde_bandwidth_value if kde_bandwidth_value > 0 else kde_bandwidth(x, kde_rule)
-    score = kde_score(x, x, b, leave_one_out=leave_one_out)
-    xs = np.repeat(x, repeats, axis=0) if repeats > 1 else x
-    sc = np.repeat(score, repeats, axis=0) if repeats > 1 else score
-    dx = lag * sc + np.sqrt(2 * lag) * rng.standard_normal(xs.shape)
-    if step == "geodesic":
-        y = sphere_exp(xs, manifold.tangent(xs, dx))
-    else:
-        y = move(xs, dx, manifold)
-    pairs = TrainingData(xs, y, lag=lag)
+    pairs, rec = kde_langevin_pairs(train, rng, lag=lag, kde_bandwidth_value=kde_bandwidth_value,
+                                    kde_rule=kde_rule, repeats=repeats,
+                                    leave_one_out=leave_one_out, step=step, manifold=manifold)
     spec = edmd(pairs, dictionary, rank=rank, rng=rng, tol=tol, ridge=ridge,
                 conversion=conversion, max_localisation=max_localisation,
                 max_eigenvalue=max_eigenvalue)
-    spec.info.update(estimator="kde-pairs", kde_bandwidth=b,
-                     kde_bandwidth_rule="given" if kde_bandwidth_value > 0 else kde_rule,
-                     leave_one_out=leave_one_out, step=step,
-                     repeats=repeats, n_train=len(x),
-                     manifold=manifold.name if manifold is not None else None,
-                     fit_seconds=time.perf_counter() - t0)
+    spec.info.update(estimator="kde-pairs", **rec, fit_seconds=time.perf_counter() - t0)
     return spec
 
 
