@@ -127,7 +127,7 @@ def test_swapped_labels_of_two_suites_follow_the_suite_just_run(tmp_path):
                                                            ("ula", "big", 0.1)]),
                  "--out", out, "--quiet").stdout
     by_step = final_by(out, "method.step")
-    rows = {line.split("|")[1].strip(): line.split("|")[4].strip()
+    rows = {line.split("|")[1].strip(): line.split("|")[5].strip()
             for line in second.splitlines() if line.startswith("| small") or
             line.startswith("| big")}
     # suite "two" calls step 0.5 "small": its row shows step 0.5's mean W2
