@@ -194,3 +194,27 @@ def test_worse_than_start_is_a_health_flag():
     assert health_flags(ok, "w2") == "worse than start 1/3"
     assert health_flags(ok) == "ok"                      # no metric named: not judged
     assert health_flags(ok.assign(w2=[0.1, 0.2, 0.3]), "w2") == "ok"
+
+
+def test_joint_alternatives_are_one_axis_and_a_fixed_parameter_drops_its_own(tmp_path):
+    text = SUITE.replace('search = { rank = [2, 3] }\n\n[[methods]]\nname = "kswgd"\n'
+                         'label = "kswgd-default"',
+                         'search = { configs = [{ rank = 2 }, { rank = 3, degree = 2 }, '
+                         '{ degree = 4 }] }\n\n[[methods]]\nname = "kswgd"\n'
+                         'label = "kswgd-default"', 1)
+    text = text.replace('params = { dictionary = "poly", degree = 3 }\nsearch = { configs',
+                        'params = { dictionary = "poly" }\nsearch = { configs', 1)
+    text = text.replace("tuning_budget = 2", "tuning_budget = 3")
+    plan = plan_suite(_suite(tmp_path, text, "alts.toml"))
+    mp = next(m for m in plan.methods if m.base.label == "kswgd")
+    assert list(mp.configs) == [{"rank": 2}, {"rank": 3, "degree": 2}, {"degree": 4}]
+    assert mp.searched == ("degree", "rank", "step") and len(mp.grid()) == 6
+    # a dataset entry that fixes the degree drops the alternatives that set it
+    fixed = text.replace('params = { d = 1 }', 'params = { d = 1 }\n'
+                         'method_params.kswgd = { degree = 3 }')
+    mp = next(m for m in plan_suite(_suite(tmp_path, fixed, "fixed.toml")).methods
+              if m.base.label == "kswgd")
+    assert list(mp.configs) == [{"rank": 2}]
+    bad = text.replace("{ degree = 4 }] }", "{ degree = 4 }] }\nparams = { degree = 1 }")
+    with pytest.raises(ConfigError):
+        _suite(tmp_path, bad, "bad.toml")

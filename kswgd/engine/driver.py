@@ -496,7 +496,7 @@ def tuning_record(mp: MethodPlan, search: TuningSearch, choice) -> dict:
     """The tuning record of a method plan (``OUT/tuning/…json``): the protocol, every pilot,
     each configuration's statistics or exclusion, the noise line, the candidates, the choice
     before and after the step margin, the pilots' cost and the test runs' ids."""
-    searched = sorted(mp.space)
+    searched = list(mp.searched)
     chosen = choice.config
     return {
         "dataset": mp.base.dataset, "method": mp.base.method, "label": mp.base.label,

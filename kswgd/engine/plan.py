@@ -45,6 +45,7 @@ class MethodPlan:
     held_out: float = 0.0
     pilot_steps: int = 0
     space: dict = field(default_factory=dict)   # the declared search space
+    searched: tuple[str, ...] = ()              # the parameters it sets
     budget: int = 0
 
     @property
@@ -168,12 +169,17 @@ def _plan_tuning(mp: MethodPlan, suite: Suite, b: dict, name: str, raw: dict, la
     """Fill in a method plan's tuning protocol (nothing when its configuration is fixed).
 
     The space is the method entry's ``search`` (a parameter the dataset entry fixes in
-    ``method_params`` is not searched), its step the ``search.step`` list or else the suite's
-    ``step_grid`` when ``step`` is not fixed. ``tuning_budget`` non-step configurations are
-    drawn (:func:`kswgd.engine.tuning.configurations`, seeded by the root seed and the label),
-    each piloted at every step; every configuration is checked now (a bad value is a
-    ConfigError before anything runs) and the space must have one information class."""
+    ``method_params`` is not searched; ``configs``, a list of tables, is one axis of joint
+    alternatives, e.g. ``[{estimator = "edmd"}, {estimator = "kernel-edmd", rank = 40}]``, and
+    an alternative that sets a fixed parameter is dropped), its step the ``search.step`` list or
+    else the suite's ``step_grid`` when ``step`` is not fixed. ``tuning_budget`` non-step
+    configurations are drawn (:func:`kswgd.engine.tuning.configurations`, seeded by the root
+    seed and the label), each piloted at every step; every configuration is checked now (a bad
+    value is a ConfigError before anything runs) and the space must have one information class."""
     space = {k: v for k, v in suite.search.get(label, {}).items() if k not in raw or k == "step"}
+    if "configs" in space:   # alternatives: an alternative setting a fixed parameter is dropped
+        alts = [dict(a) for a in space["configs"] if not set(a) & set(raw)]
+        space["configs"] = [a for i, a in enumerate(alts) if a not in alts[:i]] or [{}]
     if "step" in raw:
         space.pop("step", None)
     elif "step" not in space and b["step_grid"]:
@@ -181,8 +187,12 @@ def _plan_tuning(mp: MethodPlan, suite: Suite, b: dict, name: str, raw: dict, la
     if not space:
         return
     others = {k: v for k, v in space.items() if k != "step"}
+    if "configs" in others:
+        others["configs"] = list(range(len(space["configs"])))
     configs = configurations(others, int(b["tuning_budget"]),
                              _key(b["root_seed"], "tuning", label)) if others else [{}]
+    configs = [{**{k: v for k, v in c.items() if k != "configs"},
+                **(space["configs"][c["configs"]] if "configs" in c else {})} for c in configs]
     uses = [registry.get_sampler(name, **{**raw, **c, **({"step": h} if h else {})}).uses
             for c in configs for h in (space.get("step") or [None])]
     mode = suite.selection.get(label, b["selection"])
@@ -193,6 +203,7 @@ def _plan_tuning(mp: MethodPlan, suite: Suite, b: dict, name: str, raw: dict, la
     mp.held_out = float(b["held_out_fraction"]) if mp.selection == "held-out" else 0.0
     mp.pilot_steps = pilot_steps
     mp.space = space
+    mp.searched = tuple(sorted({k for c in configs for k in c} | set(space) - {"configs"}))
     mp.budget = int(b["tuning_budget"])
 
 

@@ -224,6 +224,14 @@ def load_suite(name_or_path: str) -> Suite:
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"suite {path.name}: {where}search.{key} must be a "
                                   f"non-empty list of values, got {values!r}")
+            if key == "configs" and not all(isinstance(a, dict) for a in values):
+                raise ConfigError(f"suite {path.name}: {where}search.configs must be a list "
+                                  f"of tables (alternative configurations), got {values!r}")
+            fixed = set(item.get("params", {}))
+            if key == "configs" and any(fixed & set(a) for a in values):
+                raise ConfigError(f"suite {path.name}: {where}search.configs sets "
+                                  f"{sorted(fixed & {k for a in values for k in a})}, fixed in "
+                                  "params; give each in one place")
             if key in item.get("params", {}):
                 raise ConfigError(f"suite {path.name}: {where}{key!r} is both fixed in params "
                                   "and searched; give it in one place")
