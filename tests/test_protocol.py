@@ -196,7 +196,7 @@ def test_worse_than_start_is_a_health_flag():
     assert health_flags(ok.assign(w2=[0.1, 0.2, 0.3]), "w2") == "ok"
 
 
-def test_joint_alternatives_are_one_axis_and_a_fixed_parameter_drops_its_own(tmp_path):
+def test_joint_alternatives_are_one_axis_and_a_fixed_parameter_drops_contradictions(tmp_path):
     text = SUITE.replace('search = { rank = [2, 3] }\n\n[[methods]]\nname = "kswgd"\n'
                          'label = "kswgd-default"',
                          'search = { configs = [{ rank = 2 }, { rank = 3, degree = 2 }, '
@@ -215,6 +215,10 @@ def test_joint_alternatives_are_one_axis_and_a_fixed_parameter_drops_its_own(tmp
     mp = next(m for m in plan_suite(_suite(tmp_path, fixed, "fixed.toml")).methods
               if m.base.label == "kswgd")
     assert list(mp.configs) == [{"rank": 2}]
+    agrees = fixed.replace("degree = 3 }", "degree = 4 }")
+    mp = next(m for m in plan_suite(_suite(tmp_path, agrees, "agrees.toml")).methods
+              if m.base.label == "kswgd")
+    assert list(mp.configs) == [{"rank": 2}, {}]     # the one that agrees keeps the rest
     bad = text.replace("{ degree = 4 }] }", "{ degree = 4 }] }\nparams = { degree = 1 }")
     with pytest.raises(ConfigError):
         _suite(tmp_path, bad, "bad.toml")
