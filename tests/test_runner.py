@@ -69,7 +69,7 @@ def test_run_stores_rows_manifests_and_leaderboard(tmp_path):
         x = np.load(store.run_dir(out, rid) / "particles.npy")
         assert x.shape == (120, 1) and x.dtype == np.float64
     board = leaderboard_markdown(out, ids)
-    assert "| kswgd | trajectories |" in board and "| ula | score |" in board
+    assert "| kswgd | trajectories,samples |" in board and "| ula | score |" in board
     assert "*noise floor*" in board and "*data floor*" in board
     # KSWGD moves the particles from N(2, 0.3²) towards N(0, 1): W2 drops a lot
     k = rows[rows["run_id"] == kswgd_man["run_id"]].sort_values("iteration")
