@@ -240,9 +240,26 @@ def test_a_worse_than_start_pilot_is_excluded():
     assert worse_than_start(1.6, 1.5) and not worse_than_start(1.5, 1.5)
 
 
-def test_when_nothing_counts_there_is_no_choice_and_every_reason_is_given():
+def test_when_nothing_counts_the_least_unhealthy_that_ran_is_chosen_and_says_so():
+    # rank 1 ran on both draws but ended worse than its start: a fallback, flagged as such
     recs = pilots({"rank": 1}, [3.0, 3.0]) + [Pilot({"rank": 2}, -1, None, 2.0, N,
                                                      failure="raised")]
+    choice = select(recs)
+    assert choice.config == {"rank": 1} and choice.margin.startswith("fallback")
+    assert "2 of 2 pilots unhealthy" in choice.margin
+    assert set(choice.excluded) == {"rank=1.0", "rank=2.0"}
+    # between two unhealthy ones: fewer unhealthy pilots first, then the smaller mean
+    recs = (pilots({"rank": 1}, [3.0, 3.0]) + [Pilot({"rank": 3}, -1, 9.0, 2.0, N),
+                                               Pilot({"rank": 3}, -2, 1.0, 2.0, N)])
+    assert select(recs).config == {"rank": 3}
+    recs = pilots({"rank": 1}, [3.0, 3.0]) + pilots({"rank": 4}, [2.5, 2.5])
+    assert select(recs).config == {"rank": 4}
+
+
+def test_when_every_configuration_failed_there_is_no_choice_and_every_reason_is_given():
+    recs = [Pilot({"rank": 1}, -1, None, 2.0, N, failure="diverged"),
+            Pilot({"rank": 1}, -2, 1.0, 2.0, N),
+            Pilot({"rank": 2}, -1, None, 2.0, N, failure="raised")]
     choice = select(recs)
     assert choice.config is None and set(choice.excluded) == {"rank=1.0", "rank=2.0"}
 

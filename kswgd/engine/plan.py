@@ -171,8 +171,8 @@ def _plan_tuning(mp: MethodPlan, suite: Suite, b: dict, name: str, raw: dict, la
     The space is the method entry's ``search`` (a parameter the dataset entry fixes in
     ``method_params`` is not searched; ``configs``, a list of tables, is one axis of joint
     alternatives, e.g. ``[{estimator = "edmd"}, {estimator = "kernel-edmd", rank = 40}]``, and
-    an alternative that contradicts a fixed parameter is dropped), its step the ``search.step`` list or
-    else the suite's ``step_grid`` when ``step`` is not fixed. ``tuning_budget`` non-step
+    an alternative that contradicts a fixed parameter is dropped), its step the ``search.step``
+    list or else the suite's ``step_grid`` when ``step`` is not fixed. ``tuning_budget`` non-step
     configurations are drawn (:func:`kswgd.engine.tuning.configurations`, seeded by the root
     seed and the label), each piloted at every step; every configuration is checked now (a bad
     value is a ConfigError before anything runs) and the space must have one information class."""

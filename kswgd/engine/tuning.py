@@ -336,12 +336,16 @@ def select(pilots: Sequence[Pilot], *, margin: bool = False,
        was piloted and counts; otherwise it steps down to the next smaller step (when that
        step was piloted it must count too); at the smallest step, or when the smaller one
        does not count, h is kept and the margin is recorded as unconfirmed.
+
+    When no configuration counts, the fallback :func:`_least_unhealthy` chooses one whose
+    pilots all ran (unhealthy, not failed) and says so in ``margin``; its test runs show
+    their own health flags, so a method that strands everywhere still has a row.
     """
     stats = summarise(pilots, min_draws)
     excluded = {_key(s.config): s.excluded for s in stats if s.excluded}
     ok = [s for s in stats if s.excluded is None]
     if not ok:
-        return Choice(None, None, math.nan, [], stats, excluded=excluded)
+        return _least_unhealthy(pilots, stats, excluded, min_draws)
     best = min(ok, key=lambda s: s.mean)
     threshold = best.mean + best.se
     near = [s for s in ok if s.mean <= threshold]
@@ -353,6 +357,32 @@ def select(pilots: Sequence[Pilot], *, margin: bool = False,
     if margin and "step" in pick.config:
         choice.config, choice.margin = _step_margin(pick.config, stats, steps)
     return choice
+
+
+def _least_unhealthy(pilots: Sequence[Pilot], stats: list[ConfigStats],
+                     excluded: dict[str, str], min_draws: int) -> Choice:
+    """The fallback of :func:`select` when no configuration is healthy on every draw: among
+    those whose pilots all ran to a finite score on ``min_draws`` draws or more (stranded,
+    collapsed or worse than start, but not failed), the one with the fewest unhealthy pilots,
+    then the smallest mean score. Its test runs then carry their own health flags on the
+    leaderboard; the choice says it is a fallback. None when every configuration failed."""
+    groups: dict[str, list[Pilot]] = {}
+    for p in pilots:
+        groups.setdefault(_key(p.config), []).append(p)
+    ran = []
+    for st in stats:
+        group = groups[_key(st.config)]
+        if len(group) >= min_draws and all(p.failure is None and p.score is not None
+                                           and math.isfinite(p.score) for p in group):
+            bad = sum(bool(p.problems()) for p in group)
+            ran.append((bad, float(np.mean([p.score for p in group])), st))
+    if not ran:
+        return Choice(None, None, math.nan, [], stats, excluded=excluded)
+    bad, mean, st = min(ran, key=lambda t: (t[0], t[1]))
+    n = len(groups[_key(st.config)])
+    return Choice(st.config, st.config, math.nan, [st.config], stats,
+                  margin=f"fallback: no configuration healthy on every draw; "
+                         f"{bad} of {n} pilots unhealthy", excluded=excluded)
 
 
 def _step_margin(config: dict, stats: list[ConfigStats], steps: Sequence[float] | None

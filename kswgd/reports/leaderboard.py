@@ -245,6 +245,8 @@ def _config(g: pd.DataFrame) -> tuple[str, str]:
         r = g[g["tuning.choice"].notna()].iloc[0]
         cost = (f"{r['tuning.by']}: {int(r['tuning.configurations'])} configs, "
                 f"{int(r['tuning.pilots'])} pilots, {float(r['tuning.seconds']):.0f} s")
+        if str(r.get("tuning.margin", "")).startswith("fallback"):
+            cost += " (none healthy: least unhealthy chosen)"
         return str(r["tuning.choice"]), cost
     if "method.step" not in g or g["method.step"].isna().all():
         return "-", "fixed"
