@@ -14,6 +14,7 @@ import pytest
 from test_cli_errors import kswgd_cli
 
 from kswgd.reports import plots
+from kswgd.reports.dimension import dimension_series
 from kswgd.reports.publish import DIAGNOSTIC_FIGURES, figure_list
 from kswgd.reports.report import is_ablation, varying_parameters
 
@@ -171,8 +172,17 @@ def test_every_figure_results_readme_cites_is_made_by_publish():
         metrics = [m for ms in final["metrics"].dropna() for m in str(ms).split(",") if m]
         ok = final[final["status"] == "ok"]
         metrics = [m for m in dict.fromkeys(metrics) if m in ok and ok[m].notna().any()]
-        made[final_file.parent.name] = {n for n, _ in figure_list(final, pd.DataFrame(),
-                                                                   metrics)}
+        names = {n for n, _ in figure_list(final, pd.DataFrame(), metrics)}
+        # figures that need what a published folder does not keep (the run folders for the
+        # velocity fields, the floors for the dimension curves): publish's names for what
+        # this folder's rows hold, when the file is there
+        kswgd = final[(final["method"] == "kswgd") & (final["status"] == "ok")]
+        extra = {f"velocity_{d}.png" for d in kswgd["dataset"].unique()}
+        if dimension_series(final):
+            extra |= {f"dimension_{m}.png" for m in metrics} | {"dimension_seconds.png",
+                                                                "dimension_memory.png"}
+        names |= {n for n in extra if (final_file.parent / n).is_file()}
+        made[final_file.parent.name] = names
     for folder, name in cited:
         if "<" in name:
             continue
