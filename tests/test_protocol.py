@@ -222,3 +222,21 @@ def test_joint_alternatives_are_one_axis_and_a_fixed_parameter_drops_contradicti
     bad = text.replace("{ degree = 4 }] }", "{ degree = 4 }] }\nparams = { degree = 1 }")
     with pytest.raises(ConfigError):
         _suite(tmp_path, bad, "bad.toml")
+
+
+def test_publish_lists_every_configuration_tried_and_the_choice(swept, tmp_path):
+    from kswgd.reports.publish import publish, tuning_table
+
+    out, _ = swept
+    table = tuning_table(out)
+    recs = [json.loads(p.read_text()) for p in (out / "tuning").glob("*.json")]
+    assert len(table) == sum(len(r["stats"]) for r in recs)
+    for rec in recs:
+        mine = table[(table["dataset"] == rec["dataset"]) & (table["label"] == rec["label"])]
+        (chosen,) = mine[mine["chosen"]]["config"]
+        assert chosen == ", ".join(f"{k}={v}" for k, v in sorted(rec["chosen"].items()))
+        counted = mine[mine["excluded"].isna()]
+        assert counted["mean"].notna().all()
+    written = publish(out, tmp_path / "pub")
+    assert (tmp_path / "pub" / "tuning.csv") in written
+    assert len(pd.read_csv(tmp_path / "pub" / "tuning.csv")) == len(table)

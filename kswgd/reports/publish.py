@@ -83,7 +83,9 @@ def _swap_in(tmp: Path, dest: Path) -> None:
 def publish(out: Path, dest: Path, metrics: list[str] | None = None,
             note: str | None = None, replace: bool = False) -> list[Path]:
     """Write leaderboard.md (headed by ``note`` if given), leaderboard.csv, summary.md (the
-    summary across datasets, when there are several), final.parquet, the :func:`figures` and
+    summary across datasets, when there are several), final.parquet, tuning.csv (every tuned
+    method's configurations and their validation scores, :func:`tuning_table`), the
+    :func:`figures` and
     the KSWGD velocity fields of flat 2-D datasets (:func:`kswgd.reports.fields.velocity_figures`)
     into ``dest``: the current, intact runs only
     (:func:`kswgd.reports.leaderboard.board_rows`). A non-empty ``dest`` is refused unless
@@ -120,6 +122,10 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
             names.append("summary.md")
         store.write_parquet(tmp / "final.parquet", _cells_as_text(final))
         names.append("final.parquet")
+        table = tuning_table(out)
+        if not table.empty:
+            store.write_text(tmp / "tuning.csv", table.to_csv(index=False))
+            names.append("tuning.csv")
         plottable = [m for m in recorded if ok[m].notna().any()] if len(ok) else []
         for name, make in (figure_list(rows, store.load_floors(out), metrics or plottable)
                            + velocity_figures(out)):
@@ -131,6 +137,25 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
         if tmp.exists():
             shutil.rmtree(tmp)
     return [dest / name for name in names]
+
+
+def tuning_table(out: Path) -> pd.DataFrame:
+    """Every tuned method's search, one row per (dataset, label, configuration) from the
+    tuning records (``OUT/tuning/``): the information class, the validation mean, spread and
+    standard error over the validation repetitions or why the configuration was excluded, and
+    whether it was chosen (with the step margin's note)."""
+    recs = []
+    for path in sorted((Path(out) / "tuning").glob("*.json")):
+        rec = store.read_json(path)
+        for st in rec["stats"]:
+            recs.append({"dataset": rec["dataset"], "label": rec["label"],
+                         "selection": rec["selection"],
+                         "config": ", ".join(f"{k}={v}" for k, v in sorted(st["config"].items())),
+                         "mean": st["mean"], "spread": st["spread"], "se": st["se"],
+                         "excluded": st["excluded"], "validated": st["config"] == rec["validated"],
+                         "chosen": st["config"] == rec["chosen"],
+                         "margin": rec["margin"] if st["config"] == rec["validated"] else None})
+    return pd.DataFrame(recs)
 
 
 #: The diagnostic figures publish writes when finished rows carry the column: file → column.
