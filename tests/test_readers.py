@@ -178,6 +178,7 @@ def test_every_figure_results_readme_cites_is_made_by_publish():
         # this folder's rows hold, when the file is there
         kswgd = final[(final["method"] == "kswgd") & (final["status"] == "ok")]
         extra = {f"velocity_{d}.png" for d in kswgd["dataset"].unique()}
+        extra |= {f"index_{m}.png" for m in metrics}          # drawn against the floors
         if dimension_series(final):
             extra |= {f"dimension_{m}.png" for m in metrics} | {"dimension_seconds.png",
                                                                 "dimension_memory.png"}
