@@ -178,14 +178,30 @@ def _ksd_numpy(x, s, c, beta) -> float:
     sr = np.einsum("jd,ijd->ij", s, r) - np.einsum("id,ijd->ij", s, r)
     u = (s @ s.T) * q**beta + 2 * beta * q ** (beta - 1) * sr - 2 * beta * d * q ** (beta - 1)
     u -= 4 * beta * (beta - 1) * q ** (beta - 2) * r2
-    return float((u.sum() - np.trace(u)) / (n * (n - 1)))
+    return float((u.sum() - np.trace(u)) / (n * (n - 1))), float(u.sum() / (n * n))
 
 
 def test_ksd_matches_numpy_twin():
     x = _rng(21).standard_normal((60, 3)) + 0.2
     score = lambda z: -z
-    expect = _ksd_numpy(x, score(x), 1.3, -0.5)
-    assert M.ksd(x, score, c=1.3) == pytest.approx(expect, abs=1e-12)
+    expect_u, expect_v = _ksd_numpy(x, score(x), 1.3, -0.5)
+    assert M.ksd(x, score, c=1.3) == pytest.approx(expect_u, abs=1e-12)
+    assert M.ksd(x, score, c=1.3, statistic="v") == pytest.approx(expect_v, abs=1e-12)
+
+
+def test_ksd_v_statistic_is_never_negative_where_the_u_statistic_is():
+    """A set better spread than iid draws (the N(0, 1) quantiles, like interacting particles)
+    has KSD²_u < 0, so the smallest U would win for its noise; KSD²_V = ‖mean Stein feature‖²
+    is ≥ 0 and still orders the sets: quantiles < iid draws < a shrunk set < a shifted one."""
+    from scipy.stats import norm
+    score = lambda z: -z
+    q = norm.ppf((np.arange(200) + 0.5) / 200)[:, None]
+    assert M.ksd(q, score) < 0 <= M.ksd(q, score, statistic="v")
+    iid = _rng(24).standard_normal((200, 1))
+    v = [M.ksd(z, score, statistic="v") for z in (q, iid, 0.8 * q, q + 0.5)]
+    assert all(a < b for a, b in zip(v, v[1:], strict=False))
+    with pytest.raises(ConfigError, match="statistic"):
+        M.ksd(q, score, statistic="w")
 
 
 def test_ksd_near_zero_for_exact_draws_and_grows_with_shift():

@@ -108,11 +108,15 @@ def test_each_class_is_judged_by_its_own_information_only(swept):
             expect = w2(x_final, held.x)
         elif spec.selection == "ksd":
             assert spec.held_out == 0.0 and spec.method == "ula"
-            expect = ksd(x_final, target.dataset.score, c=median_distance(x0))
+            # the V-statistic (≥ 0): the U-statistic's negative noise must not win
+            expect = ksd(x_final, target.dataset.score, c=median_distance(x0), statistic="v")
+            assert expect >= 0
         else:
             expect = w2(x_final, target.context(True).reference)
             assert not np.array_equal(target.context(True).reference, target.ctx.reference)
         assert rows["validation"].iloc[-1] == pytest.approx(expect, rel=1e-10, abs=1e-12)
+        # "stranded" (away from the data) is judged only where the method learns from data
+        assert rows["health.away"].isna().all() == (spec.method == "ula")
 
 
 def test_records_choose_by_the_rule_and_runs_follow_them(swept):
@@ -185,6 +189,14 @@ def test_the_planner_refuses_what_cannot_be_fair(tmp_path):
     with pytest.raises(ConfigError, match="rank"):
         plan_suite(_suite(tmp_path, SUITE.replace("rank = [2, 3]", "rank = [2, -3]", 1),
                           "badrank.toml"))
+    # LAWGD is given the circle's log-density, but the circle has no score for the KSD
+    scoreless = SUITE.split("[[datasets]]")[0] + (
+        '[[datasets]]\nname = "circle"\n\n[[methods]]\nname = "lawgd"\nparams = {}\n')
+    with pytest.raises(ConfigError, match="has no score; fix its parameters or set selection"):
+        plan_suite(_suite(tmp_path, scoreless, "scoreless.toml"))
+    plan_suite(_suite(tmp_path, scoreless.replace('params = {}\n',
+                                                  'params = {}\nselection = "oracle"\n'),
+                      "scoreless-oracle.toml"))
 
 
 def test_worse_than_start_is_a_health_flag():

@@ -24,7 +24,7 @@ from kswgd.engine.plan import plan_suite
 from kswgd.engine.search import MAX_GRID_EXTENSIONS, TuningSearch
 from kswgd.engine.spec import CLOCK_COLUMNS
 from kswgd.engine.suite import load_suite
-from kswgd.engine.tuning import Pilot
+from kswgd.engine.tuning import Pilot, stranded
 from kswgd.params import ConfigError
 from kswgd.reports.leaderboard import comparable_groups, leaderboard
 
@@ -213,6 +213,9 @@ def test_health_matches_a_brute_force_count():
     away = np.mean(cdist(x, train).min(axis=1) > AWAY_FACTOR * spacing)
     assert h["health.away"] == pytest.approx(away) and away >= 0.3
     assert h["health.distinct"] == 81  # 80 distinct points plus one repeated 20 times
+    blind = health(x, tree, s, learns_from_data=False)  # a method that owes the data nothing
+    assert np.isnan(blind["health.away"]) and not stranded(blind["health.away"])
+    assert blind["health.distinct"] == 81
 
 
 # ------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from kswgd.core.metrics import w2
 from kswgd.engine.target import rng_for
 from kswgd.engine.tuning import (
     Pilot,
+    _key,
     chains,
     configurations,
     select,
@@ -194,8 +195,22 @@ def test_unstable_best_loses_to_a_stable_configuration_within_noise():
     choice = select(pilots(a, [0.5, 1.5, 0.4]) + pilots(b, [0.9, 0.95, 0.85])
                     + pilots(c, [1.5, 1.6, 1.55]))
     assert choice.config == b
-    assert math.isclose(choice.threshold, 0.8 + np.std([0.5, 1.5, 0.4], ddof=1) / math.sqrt(3))
-    assert choice.candidates == [a, b]
+    assert choice.threshold == pytest.approx(0.8)
+    assert choice.candidates == [a, b]    # B − A = (0.4, −0.55, 0.45): mean 0.1 < se 0.325
+
+
+def test_a_configuration_worse_on_every_shared_draw_is_not_within_noise():
+    """The draws differ a lot (0.5 against 1.0) for both, so the unpaired line m_a + se_a = 1.0
+    would admit B (mean 0.775, the smaller spread) and the spread rule would choose it; paired,
+    B − A = (0.03, 0.02): mean 0.025 > se 0.005, so B is out and A is chosen."""
+    a, b = {"rank": 5}, {"rank": 10}
+    choice = select(pilots(a, [0.5, 1.0]) + pilots(b, [0.53, 1.02]))
+    assert choice.config == a and choice.candidates == [a]
+    stats = {_key(st.config): st for st in choice.stats}
+    assert stats[_key(b)].mean <= stats[_key(a)].mean + stats[_key(a)].se   # unpaired: inside
+    assert stats[_key(b)].spread < stats[_key(a)].spread
+    # identical scores (two names of one fit, e.g. a rank the whitening caps) stay candidates
+    assert select(pilots(a, [0.5, 1.0]) + pilots(b, [0.5, 1.0])).candidates == [a, b]
 
 
 def test_a_steadier_configuration_outside_noise_does_not_win():

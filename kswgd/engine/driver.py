@@ -494,7 +494,7 @@ def _count_finished(out: Path, plan: Plan, reached: set[str]) -> int:
 
 def tuning_record(mp: MethodPlan, search: TuningSearch, choice) -> dict:
     """The tuning record of a method plan (``OUT/tuning/…json``): the protocol, every pilot,
-    each configuration's statistics or exclusion, the noise line, the candidates, the choice
+    each configuration's statistics or exclusion, the best mean, the candidates within noise of it, the choice
     before and after the step margin, the pilots' cost and the test runs' ids."""
     searched = list(mp.searched)
     chosen = choice.config

@@ -37,7 +37,7 @@ from kswgd.engine.memory import PeakMemory
 from kswgd.engine.provenance import environment, git_commit, platform_fingerprint
 from kswgd.engine.spec import RunSpec, code_fingerprint
 from kswgd.engine.target import rng_for, target_for
-from kswgd.engine.tuning import split_training, validation_score
+from kswgd.engine.tuning import DATA_USES, split_training, validation_score
 from kswgd.sampler import Checkpoint, run_sampler
 
 #: A run is declared diverged when a particle leaves this multiple of the reference's extent.
@@ -167,7 +167,8 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
         ctx = target.context(spec.pilot, train_x)
         manifest["metric_info"] = {m: metric_info(m, ctx, spec.n_particles)
                                    for m in spec.metrics}
-        manifest["health"] = {"spacing": spacing, "away_factor": AWAY_FACTOR,
+        learns = any(u in DATA_USES for u in spec.uses)   # else "away" is not measured
+        manifest["health"] = {"spacing": spacing, "away_factor": AWAY_FACTOR, "away": learns,
                               "distinct_resolution": DISTINCT_RESOLUTION}
 
         def record(cp: Checkpoint) -> None:
@@ -178,7 +179,7 @@ def execute(spec: RunSpec, log: Callable[[str], None] = lambda s: None,
                 row["validation"] = judge(cp.x)
             row.update({f"diag.{k}": float(v) for k, v in sampler.diagnostics().items()})
             row["diag.grad_evals"] = float(cp.iteration * sampler.grad_evals_per_step())
-            row.update(health(cp.x, tree, spacing))
+            row.update(health(cp.x, tree, spacing, learns_from_data=learns))
             row["health.max_step"] = cp.max_step
             row["peak_mb"] = memory.peak_mb()
             rows.append(row)

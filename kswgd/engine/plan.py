@@ -18,7 +18,8 @@ from kswgd.core.metrics import expand
 from kswgd.engine.spec import KEEP_PARTICLES, RunSpec, _frozen, code_fingerprint, short_hash
 from kswgd.engine.suite import DatasetEntry, Suite
 from kswgd.engine.target import _key
-from kswgd.engine.tuning import configurations, space_selection_class, validation_repetitions
+from kswgd.engine.tuning import (KSD_STATISTIC, configurations, space_selection_class,
+                                 validation_repetitions)
 from kswgd.params import ConfigError, choice_error
 
 
@@ -60,7 +61,8 @@ class MethodPlan:
             return ""
         return short_hash({"configs": list(self.configs), "steps": list(self.steps),
                            "validation": list(self.validation), "selection": self.selection,
-                           "held_out": self.held_out, "pilot_steps": self.pilot_steps})
+                           "held_out": self.held_out, "pilot_steps": self.pilot_steps,
+                           **({"ksd": KSD_STATISTIC} if self.selection == "ksd" else {})})
 
     def runs(self) -> list[RunSpec]:
         """The test repetitions of an untuned method."""
@@ -153,6 +155,10 @@ def plan_suite(suite: Suite, datasets: list[str] | None = None,
             mp = MethodPlan(base, int(b["repetitions"]),
                             registry.incompatibility(sampler, dataset))
             _plan_tuning(mp, suite, b, name, raw, label, pilot_steps)
+            if mp.selection == "ksd" and dataset.score is None and mp.skip is None:
+                raise ConfigError(f"suite '{suite.name}', dataset '{entry.name}': method "
+                                  f"'{label}' would be tuned by the KSD, but the dataset has no "
+                                  "score; fix its parameters or set selection = 'oracle' for it")
             key = (base.run_id, mp.tuning_key)
             if key in seen:
                 raise ConfigError(f"suite '{suite.name}', dataset '{entry.name}': method "

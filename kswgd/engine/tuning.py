@@ -42,6 +42,8 @@ DATA_USES = ("trajectories", "samples")
 SCORE_USES = ("score", "log_density")
 #: Default share of a validation repetition's training data held out for scoring.
 HELD_OUT_FRACTION = 0.2
+#: The KSD statistic the ksd class selects by (part of the protocol's identity).
+KSD_STATISTIC = "v"
 #: A configuration counts only if it was piloted on at least this many data draws.
 MIN_DRAWS = 2
 
@@ -144,7 +146,9 @@ def validation_score(selection: str, x: np.ndarray, *, held_out: TrainingData | 
     """The number a pilot is judged by (lower is better), by information class:
 
     held-out: W2(particles, x of the held-out pairs or samples)
-    ksd:      KSD²_u(particles; ∇log π) with the IMQ kernel of scale ``ksd_scale``
+    ksd:      KSD²_V(particles; ∇log π) with the IMQ kernel of scale ``ksd_scale``: the
+              V-statistic, ≥ 0, since the unbiased KSD²_u of interacting particles can sit far
+              below 0 and its most negative value would win
     oracle:   W2(particles, exact draws of π) (the labelled upper bound)
 
     Exactly the input of its own class must be given (ValueError otherwise), so a method judged
@@ -160,7 +164,7 @@ def validation_score(selection: str, x: np.ndarray, *, held_out: TrainingData | 
     if selection == "held-out":
         return w2(x, held_out.x)
     if selection == "ksd":
-        return ksd(x, score, c=ksd_scale)
+        return ksd(x, score, c=ksd_scale, statistic=KSD_STATISTIC)
     return w2(x, reference)
 
 
@@ -268,6 +272,7 @@ class ConfigStats:
 
     config: dict
     scores: list[float]
+    reps: list[int] = field(default_factory=list)
     mean: float = math.nan
     spread: float = math.nan
     se: float = math.nan
@@ -278,8 +283,8 @@ class ConfigStats:
 class Choice:
     """What :func:`select` returns. ``config`` is the configuration to run on the test
     repetitions (None: nothing counts); ``validated`` the one the rule picked before the step
-    margin; ``threshold`` the noise line (best mean + its standard error); ``candidates`` the
-    configurations within it; ``margin`` what the step safety margin did."""
+    margin; ``threshold`` the best mean; ``candidates`` the configurations within validation
+    noise of it (:func:`within_noise`); ``margin`` what the step safety margin did."""
 
     config: dict | None
     validated: dict | None
@@ -306,7 +311,8 @@ def summarise(pilots: Sequence[Pilot], min_draws: int = MIN_DRAWS) -> list[Confi
         if len(set(reps)) != len(reps):
             raise ValueError(f"{_key(group[0].config)}: repetition piloted twice: {reps}")
         group = sorted(group, key=lambda p: -p.repetition)
-        st = ConfigStats(group[0].config, [p.score for p in group])
+        st = ConfigStats(group[0].config, [p.score for p in group],
+                         [p.repetition for p in group])
         bad = [f"rep {p.repetition}: {'; '.join(why)}" for p in group if (why := p.problems())]
         if bad:
             st.excluded = ", ".join(bad)
@@ -326,8 +332,8 @@ def select(pilots: Sequence[Pilot], *, margin: bool = False,
 
     1. Exclude every configuration with an unhealthy pilot or fewer than ``min_draws`` draws
        (:func:`summarise`).
-    2. Noise line: t = m_b + se_b, the best mean and its standard error over the repetitions.
-       Candidates: the configurations with mean ≤ t.
+    2. Noise: the candidates are the configurations within validation noise of the best mean
+       (:func:`within_noise`: paired over the draws they share).
     3. Among candidates prefer the smaller spread (standard deviation across repetitions),
        then the larger step, then the earlier configuration.
     4. Step margin (``margin=True``: the test fit sees more data than the pilot's fit, so it
@@ -347,8 +353,8 @@ def select(pilots: Sequence[Pilot], *, margin: bool = False,
     if not ok:
         return _least_unhealthy(pilots, stats, excluded, min_draws)
     best = min(ok, key=lambda s: s.mean)
-    threshold = best.mean + best.se
-    near = [s for s in ok if s.mean <= threshold]
+    threshold = best.mean
+    near = [s for s in ok if within_noise(s, best)]
     order = {_key(s.config): i for i, s in enumerate(stats)}
     pick = min(near, key=lambda s: (s.spread, -float(s.config.get("step", 0.0)),
                                     order[_key(s.config)]))
@@ -357,6 +363,25 @@ def select(pilots: Sequence[Pilot], *, margin: bool = False,
     if margin and "step" in pick.config:
         choice.config, choice.margin = _step_margin(pick.config, stats, steps)
     return choice
+
+
+def within_noise(c: ConfigStats, best: ConfigStats) -> bool:
+    """Is configuration c within validation noise of the best one?
+
+    Pilots of every configuration on one validation repetition share its data, held-out part,
+    initial particles and judge, so a draw that is hard for one is hard for all. The comparison
+    is therefore paired: with d_r = score_c(r) − score_best(r) over the R ≥ 2 draws both ran on,
+
+        c is within noise  ⇔  mean(d) ≤ sd(d) / √R    (sd with ddof 1; d ≡ 0 for the best)
+
+    (a configuration worse on every shared draw by a steady margin is out, however much the
+    draws differ). With fewer than two shared draws, unpaired: m_c ≤ m_b + se_b."""
+    by_rep = dict(zip(best.reps, best.scores, strict=True))
+    d = np.asarray([sc - by_rep[r] for r, sc in zip(c.reps, c.scores, strict=True)
+                    if r in by_rep], float)
+    if len(d) < 2:
+        return c.mean <= best.mean + best.se
+    return float(d.mean()) <= float(d.std(ddof=1)) / math.sqrt(len(d))
 
 
 def _least_unhealthy(pilots: Sequence[Pilot], stats: list[ConfigStats],

@@ -367,7 +367,8 @@ def _legend(group: pd.DataFrame, table: pd.DataFrame, metrics: list[str]) -> lis
              "particle over the run. health: 'stranded' when more than "
              f"{STRANDED_FRACTION:.0%} of a run's final particles are farther from the "
              f"nearest training point than {AWAY_FACTOR:g}× the training points' median "
-             "nearest-neighbour spacing; 'collapsed' when fewer than "
+             "nearest-neighbour spacing (judged for methods that learn from the data only); "
+             "'collapsed' when fewer than "
              f"{COLLAPSED_FRACTION:.0%} of the particles are distinct; 'worse than start' "
              "when a run's final first metric exceeds that of its initial particles (doing "
              "nothing would have scored better)."]

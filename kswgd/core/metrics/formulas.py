@@ -308,24 +308,35 @@ def ksd(
     *,
     c: float = 1.0,
     beta: float = KSD_BETA,
+    statistic: str = "u",
 ) -> float:
-    """Unbiased squared kernel Stein discrepancy (U-statistic) with the IMQ base kernel
-    k(a, b) = (c² + ‖a − b‖²)^β, β ∈ (−1, 0), and the Langevin Stein kernel u (see
-    ``_kernels.imq_stein_self_rowsums``):
+    """Squared kernel Stein discrepancy with the IMQ base kernel k(a, b) = (c² + ‖a − b‖²)^β,
+    β ∈ (−1, 0), and the Langevin Stein kernel u (see ``_kernels.imq_stein_self_rowsums``):
 
-        KSD²_u = 1/(n(n−1)) Σ_{i≠j} u(x_i, x_j),   u built from s = ∇log π = ``score``
+        KSD²_u = 1/(n(n−1)) Σ_{i≠j} u(x_i, x_j)                      (statistic "u", unbiased)
+        KSD²_V = 1/n² Σ_{i,j} u(x_i, x_j)                              (statistic "v")
+               = ((n−1)/n) KSD²_u + 1/n² Σ_i (‖s(x_i)‖² c^{2β} − 2βd c^{2β−2})
 
-    Needs only the score of π (no reference set). ≈ 0 (either sign) for exact draws of π.
+    with s = ∇log π = ``score``. Needs only the score of π (no reference set). KSD²_u ≈ 0 (either
+    sign) for iid draws of π; KSD²_V = ‖(1/n) Σ_i u(x_i, ·)‖² in the Stein kernel's RKHS is never
+    negative, which is what a particle set (not iid: interacting particles can push KSD²_u far
+    below 0) must be judged by when the smallest value is chosen.
     """
     x = as_points(x, "x")
     if not (-1.0 < beta < 0.0) or not c > 0:
         raise ConfigError(f"ksd: need c > 0 and -1 < beta < 0, got c={c!r}, beta={beta!r}")
+    if statistic not in ("u", "v"):
+        raise ConfigError(f"ksd: statistic must be 'u' or 'v', got {statistic!r}")
     s = as_points(score(x), "score(x)", dim=x.shape[1])
     if s.shape[0] != x.shape[0]:
         raise ConfigError(f"ksd: score returned {s.shape[0]} rows for {x.shape[0]} points")
-    n = x.shape[0]
-    total = np.sum(_kernels.imq_stein_self_rowsums(x, s, float(c * c), float(beta)))
-    return float(2.0 * total / (n * (n - 1)))
+    n, d = x.shape
+    off = 2.0 * np.sum(_kernels.imq_stein_self_rowsums(x, s, float(c * c), float(beta)))
+    if statistic == "u":
+        return float(off / (n * (n - 1)))
+    c2 = float(c * c)
+    diagonal = np.sum(s * s) * c2 ** beta - 2.0 * beta * d * n * c2 ** (beta - 1.0)
+    return float((off + diagonal) / (n * n))
 
 
 def sinkhorn(
