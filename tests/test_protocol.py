@@ -236,6 +236,20 @@ def test_joint_alternatives_are_one_axis_and_a_fixed_parameter_drops_contradicti
         _suite(tmp_path, bad, "bad.toml")
 
 
+def test_each_alternative_is_given_the_data_its_configuration_declares(tmp_path):
+    """KSWGD's EDMD learns from pairs, its Dirichlet estimator from samples: a search over
+    the estimator gives each pilot and each chosen test run its own data kind and uses."""
+    text = SUITE.replace("search = { rank = [2, 3] }", 'search = { configs = ['
+                         '{ estimator = "edmd" }, { estimator = "dirichlet" }] }', 1)
+    mp = next(m for m in plan_suite(_suite(tmp_path, text, "kinds.toml")).methods
+              if m.base.label == "kswgd")
+    kinds = {c["estimator"]: mp.pilot(c, -1) for c in mp.grid()}
+    assert (kinds["edmd"].data_kind, kinds["dirichlet"].data_kind) == ("any", "samples")
+    assert kinds["dirichlet"].uses == ("samples",)
+    test = mp.chosen({"estimator": "dirichlet", "step": 0.05}, "tuned", {})[0]
+    assert (test.data_kind, test.uses, test.repetition) == ("samples", ("samples",), 0)
+
+
 def test_publish_lists_every_configuration_tried_and_the_choice(swept, tmp_path):
     from kswgd.reports.publish import publish, tuning_table
 

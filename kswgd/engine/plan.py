@@ -72,8 +72,8 @@ class MethodPlan:
         """The pilot of one full configuration (step included) on validation repetition
         ``rep`` (< 0): ``pilot_steps`` iterations, scored at the start and the end by its
         information class only (no leaderboard metric: nothing of π's reference reaches it)."""
-        spec = self.base.with_config(config, "pilot", selection=self.selection,
-                                     held_out=self.held_out).with_repetition(rep)
+        spec = _configured(self.base, config, "pilot", selection=self.selection,
+                           held_out=self.held_out).with_repetition(rep)
         return replace(spec, n_steps=self.pilot_steps, checkpoints=(0, self.pilot_steps),
                        metrics=(), skipped_metrics=())
 
@@ -88,8 +88,17 @@ class MethodPlan:
 
     def chosen(self, config: dict, rule: str, tuned: dict) -> list[RunSpec]:
         """The test repetitions at the chosen configuration."""
-        spec = self.base.with_config(config, rule, tuning=self.tuning_key, tuned=_frozen(tuned))
+        spec = _configured(self.base, config, rule, tuning=self.tuning_key, tuned=_frozen(tuned))
         return [spec.with_repetition(r) for r in range(self.repetitions)]
+
+
+def _configured(base: RunSpec, config: dict, rule: str, **fields) -> RunSpec:
+    """``base`` at ``config``, with the information and the data kind that configuration
+    declares (KSWGD's Dirichlet estimator learns from samples where its EDMD learns from pairs,
+    so a search over the estimator changes what the run is given and what its row says)."""
+    sampler = registry.get_sampler(base.method, **{**base.method_kw, **config})
+    return replace(base.with_config(config, rule, **fields), uses=tuple(sampler.uses),
+                   data_kind=sampler.data_kind)
 
 
 @dataclass
