@@ -95,7 +95,8 @@ def test_serial_jobs_and_dask_give_identical_numbers(tmp_path, pool, reference):
     with DaskExecutor("local:2", 1) as executor:
         run_suite(suite, outs["dask"], log=lambda s: None, executor=executor)
     ref = _tidy(outs["serial"])
-    assert len(ref) and (ref["status"] == "ok").all()
+    # a pilot may fail (a diverging step is what the protocol finds out); test runs may not
+    assert len(ref) and (ref.loc[ref["repetition"] >= 0, "status"] == "ok").all()
     metric_cols = ["w2", "mmd2"] + [c for c in ref.columns if c.startswith(("diag.", "health."))]
     for name in ("jobs", "dask"):
         got = _tidy(outs[name])

@@ -199,6 +199,15 @@ def test_unstable_best_loses_to_a_stable_configuration_within_noise():
     assert choice.candidates == [a, b]    # B − A = (0.4, −0.55, 0.45): mean 0.1 < se 0.325
 
 
+def test_among_candidates_the_better_worst_draw_wins_not_the_smaller_spread():
+    """B is steady (0.58, 0.62) but never better than A's worse draw: paired, B − A =
+    (−0.02, 0.22) has mean 0.10 < se 0.12, so both are candidates; the smaller spread would pick
+    B (sd 0.028 against 0.141), the worst draw picks A (0.60 < 0.62)."""
+    a, b = {"step": 0.2}, {"step": 0.8}
+    choice = select(pilots(a, [0.60, 0.40]) + pilots(b, [0.58, 0.62]))
+    assert choice.candidates == [a, b] and choice.config == a
+
+
 def test_a_configuration_worse_on_every_shared_draw_is_not_within_noise():
     """The draws differ a lot (0.5 against 1.0) for both, so the unpaired line m_a + se_a = 1.0
     would admit B (mean 0.775, the smaller spread) and the spread rule would choose it; paired,
