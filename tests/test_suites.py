@@ -100,9 +100,10 @@ KEYS = ["dataset", "label", "repetition"]
 
 
 def _measured(col: str, metrics: set[str]) -> bool:
-    """A column a run measures (metric, sampler diagnostic, particle health), as opposed to one
+    """A column a run measures (metric, its value at the start, sampler diagnostic, particle
+    health), as opposed to one
     that says which run it was (spec, status, step chosen by the rule)."""
-    return col in metrics or col.startswith(("diag.", "health."))
+    return col in metrics or col.startswith(("diag.", "health.", "start."))
 
 
 def compare_rerun(fresh, committed) -> str:
@@ -162,7 +163,8 @@ def compare_rerun(fresh, committed) -> str:
             m_pub, h_pub, n_pub = interval(b[rows])
             m_new, h_new, n_new = interval(a[rows])
             assert n_pub >= 2 and n_new >= 2, (key, col, "fewer than 2 repetitions")
-            assert abs(m_new - m_pub) <= h_pub + h_new, (key, col, m_new, m_pub, h_pub, h_new)
+            assert abs(m_new - m_pub) <= h_pub + h_new + 1e-12 * max(1.0, abs(m_pub)), (  # + round-off
+                    key, col, m_new, m_pub, h_pub, h_new)
     return "statistical"
 
 

@@ -4,7 +4,6 @@ one end-to-end check with real KSWGD fits on the 1-D Gaussian."""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 import numpy as np

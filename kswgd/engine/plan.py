@@ -18,8 +18,12 @@ from kswgd.core.metrics import expand
 from kswgd.engine.spec import KEEP_PARTICLES, RunSpec, _frozen, code_fingerprint, short_hash
 from kswgd.engine.suite import DatasetEntry, Suite
 from kswgd.engine.target import _key
-from kswgd.engine.tuning import (KSD_STATISTIC, configurations, space_selection_class,
-                                 validation_repetitions)
+from kswgd.engine.tuning import (
+    KSD_STATISTIC,
+    configurations,
+    space_selection_class,
+    validation_repetitions,
+)
 from kswgd.params import ConfigError, choice_error
 
 
