@@ -2,8 +2,8 @@
 
 A published number must come from the code on main: every run in every ``results/*/final.parquet``
 carries the code fingerprint of the sources that computed it, and it must equal the fingerprint
-the current sources give that dataset/method pair. When a change to ``kswgd/``, a plug-in or a
-suite makes a folder stale, this test fails until the suite is rerun and republished (the failure
+the current sources give that dataset/method pair. When a change to ``kswgd/`` or a plug-in
+makes a folder stale, this test fails until the suite is rerun and republished (the failure
 names the command). The README's headline table must be the leaderboard summary's rows.
 """
 
