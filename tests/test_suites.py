@@ -263,3 +263,29 @@ def test_the_summary_across_datasets_ranks_and_divides_by_the_floors():
     assert got.loc["y", "median_data_ratio"] == np.median([1.0 / 1.0, 6.0 / 2.0])
     with pytest.raises(ValueError, match="negative"):
         across_groups(table.rename(columns={"w2": "mmd2"}), "mmd2")
+
+
+def test_ranks_tie_means_that_differ_only_in_the_last_bits():
+    """Two rows of one configuration whose means differ by a few ulp (another CPU's kernels)
+    share a rank and both win, on either side of the ulp; a real difference still orders. The
+    reference: pandas' exact "min" rank of the values rounded to 6 significant digits (these
+    values are far from a rounding boundary there)."""
+    import numpy as np
+    import pandas as pd
+
+    from kswgd.reports.leaderboard import across_groups, tied_ranks
+
+    a = 0.3318417
+    ulp = np.spacing(a)
+    for v in ([a, a + 2 * ulp, 0.5, a - 0.01], [a + 2 * ulp, a, a - 0.01, 0.5, 0.5 + ulp]):
+        ref = pd.Series([float(f"{x:.6g}") for x in v]).rank(method="min").to_numpy()
+        assert tied_ranks(v).tolist() == ref.tolist()
+    assert pd.Series([a, a + 2 * ulp]).rank(method="min").tolist() == [1.0, 2.0]  # the defect
+    budget = {"n_particles": 10, "n_steps": 5, "n_train": 20, "n_reference": 30}
+    rows = [{"dataset": "a", **budget, "kind": "method", "label": k, "w2": v, "w2_n": 3}
+            for k, v in {"x": a + ulp, "y": a, "z": 1.0}.items()]
+    rows += [{"dataset": "a", **budget, "kind": k, "label": k, "w2": 0.2}
+             for k in ("noise floor", "data floor")]
+    got = across_groups(pd.DataFrame(rows), "w2")[1].set_index("label")
+    assert got["mean_rank"].to_dict() == {"x": 1.0, "y": 1.0, "z": 3.0}
+    assert got["wins"].to_dict() == {"x": 1, "y": 1, "z": 0}

@@ -631,6 +631,21 @@ def _compare_table(ref: pd.DataFrame, new: pd.DataFrame) -> str:
     return "\n".join(lines + [""] + notes) + "\n"
 
 
+#: Relative difference below which two means tie in a rank. Rows that share a configuration
+#: differ only in the last bits (another CPU's kernels: a few ulp, ~1e-15 relative), and tables
+#: print 3 significant digits; 1e-9 is far from both.
+TIE_RTOL = 1e-9
+
+
+def tied_ranks(values: np.ndarray, rtol: float = TIE_RTOL) -> np.ndarray:
+    """Competition ("min") ranks, 1 = lowest, where values within ``rtol`` tie:
+    rank_i = 1 + #{j : v_j < v_i − rtol·|v_i|}. Unlike ranking exact values (or values rounded
+    to some digits, which splits a tie that straddles a rounding boundary), ulp-level
+    differences never decide an order."""
+    v = np.asarray(values, dtype=float)
+    return 1 + (v[None, :] < (v - rtol * np.abs(v))[:, None]).sum(axis=1)
+
+
 def across_groups(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The summary across comparable groups (e.g. across datasets) of a :func:`summary` table,
     by one unsigned metric (lower is better):
@@ -639,8 +654,8 @@ def across_groups(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.Da
               method label: the label's mean final metric divided by the group's noise floor
               (1 = as close to π as N exact draws), NaN where the label did not run ok;
     per label: ``groups`` (groups where it ran ok), ``mean_rank`` (its rank by the metric's mean
-              within each such group, 1 = best, averaged), ``wins`` (groups where it ranks
-              first), ``median_noise_ratio`` and ``median_data_ratio`` (median over its groups
+              within each such group, 1 = best, averaged; means equal to :data:`TIE_RTOL`
+              tie, :func:`tied_ranks`), ``wins`` (groups where it ranks first), ``median_noise_ratio`` and ``median_data_ratio`` (median over its groups
               of metric / noise floor and metric / data floor).
     """
     if M.signed(metric):
@@ -660,7 +675,7 @@ def across_groups(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.Da
         budget = ", ".join(f"{short}={_clean(head[c])}" for c, short in
                            zip(BUDGET_COLUMNS, ("N", "T", "M", "ref"), strict=True) if c in head)
         rec = {"dataset": head["dataset"], "budget": budget}
-        ranks = runs[metric].rank(method="min")
+        ranks = tied_ranks(runs[metric].to_numpy())
         for (_, r), rank in zip(runs.iterrows(), ranks, strict=True):
             rec[r["label"]] = r[metric] / noise if noise > 0 else np.nan
             p = per.setdefault(r["label"], {"ranks": [], "noise": [], "data": []})
@@ -702,7 +717,8 @@ def across_groups_markdown(out: Path, metric: str | None = None) -> str:
         for m in methods:
             v = r.get(m, np.nan)
             txt = "—" if not np.isfinite(v) else f"{v:.3g}"
-            cells.append(f"**{txt}**" if np.isfinite(v) and v == best else txt)
+            first = np.isfinite(v) and tied_ranks([best, v])[1] == 1
+            cells.append(f"**{txt}**" if first else txt)
         lines.append(f"| {r['dataset']} | {r['budget']} | " + " | ".join(cells) + " |")
     lines += ["", f"### Across datasets, by {name}", "",
               "| method | datasets run | mean rank | wins | median ratio to noise floor | "
@@ -711,7 +727,8 @@ def across_groups_markdown(out: Path, metric: str | None = None) -> str:
         lines.append(f"| {r['label']} | {r['groups']} | {r['mean_rank']:.2f} | {r['wins']} | "
                      f"{r['median_noise_ratio']:.3g} | {r['median_data_ratio']:.3g} |")
     lines += ["", f"Rank: position by mean final {name} within each dataset's table, among the "
-              "methods that ran ok there (1 = best); a method that cannot run on a dataset has "
-              "no rank there. The data floor is the training points themselves subsampled to "
-              "N: a ratio below 1 means the particles are closer to π than the data."]
+              "methods that ran ok there (1 = best; means within a relative 1e-9 of each other "
+              "tie); a method that cannot run on a dataset has no rank there. The data floor "
+              "is the training points themselves subsampled to N: a ratio below 1 means the "
+              "particles are closer to π than the data."]
     return "\n".join(lines) + "\n"
