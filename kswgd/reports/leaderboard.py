@@ -654,8 +654,9 @@ def across_groups(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.Da
               method label: the label's mean final metric divided by the group's noise floor
               (1 = as close to π as N exact draws), NaN where the label did not run ok;
     per label: ``groups`` (groups where it ran ok), ``mean_rank`` (its rank by the metric's mean
-              within each such group, 1 = best, averaged; means equal to :data:`TIE_RTOL`
-              tie, :func:`tied_ranks`), ``wins`` (groups where it ranks first), ``median_noise_ratio`` and ``median_data_ratio`` (median over its groups
+              within each such group, 1 = best, averaged; means within a relative
+              :data:`TIE_RTOL` tie, :func:`tied_ranks`), ``wins`` (groups where it ranks
+              first), ``median_noise_ratio`` and ``median_data_ratio`` (median over its groups
               of metric / noise floor and metric / data floor).
     """
     if M.signed(metric):
