@@ -101,6 +101,34 @@ def test_two_budgets_in_one_folder_are_two_groups_with_budget_columns(tmp_path):
     assert set(floors["kind"]) == {"noise", "data"} and set(floors["n_particles"]) == {40, 60}
 
 
+def test_boards_drawn_from_rows_read_once_equal_boards_read_fresh(tmp_path):
+    # report and publish read a folder once (stored_rows) and draw every group's board from it;
+    # each board must equal the one read from disk for its runs alone, labels included (two ula
+    # configurations share a label), and drawing must leave the shared rows untouched
+    from kswgd.reports.leaderboard import leaderboard_markdown, stored_rows
+    from kswgd.reports.report import folder_sources, markdown_to_html, render_report
+
+    out = tmp_path / "out"
+    extra = '\n[[methods]]\nname = "ula"\nparams = {{ step = 0.2 }}\n'
+    for n in (40, 60):
+        run_suite(load_suite(str(_write(tmp_path, (SUITE + extra).format(n=n), f"s{n}.toml"))),
+                  out, log=lambda s: None)
+    stored, floors = stored_rows(out), store.load_floors(out)
+    before = stored.copy()
+    groups = comparable_groups(store.load_final(out))
+    assert len(groups) == 2
+    for _, g in groups:
+        ids = sorted(set(g["run_id"]))
+        fresh = leaderboard_markdown(out, ids)
+        assert "ula(step=0.1)" in fresh and "ula(step=0.2)" in fresh
+        assert leaderboard_markdown(out, ids, stored=stored, floors=floors) == fresh
+    assert leaderboard(out, "csv", stored=stored, floors=floors) == leaderboard(out, "csv")
+    pd.testing.assert_frame_equal(stored, before)
+    page = render_report(folder_sources(out))
+    for _, g in groups:
+        assert markdown_to_html(leaderboard_markdown(out, sorted(set(g["run_id"])))) in page
+
+
 def test_run_id_ignores_the_label_and_follows_the_code(tmp_path):
     plan = plan_suite(load_suite(str(_write(tmp_path, SUITE.format(n=40)))))
     spec = plan.methods[0].base

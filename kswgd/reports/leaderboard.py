@@ -122,22 +122,34 @@ def _stale_note(stale: pd.DataFrame) -> str:
             f"the current one; `kswgd run` computes them again): {', '.join(labels)}")
 
 
+def stored_rows(out: Path) -> pd.DataFrame:
+    """Every checkpoint row of the intact runs of ``out`` (``store.load_rows``), each with its
+    run's ``floor_seeds`` (from its manifest): what :func:`board_rows` selects from. A command
+    that draws several boards of one folder (``kswgd report``: one per group; ``kswgd
+    publish``) reads it once and passes it as ``stored``."""
+    rows = store.load_rows(out)
+    if rows.empty:
+        return rows
+    manifests = store.load_manifests(out)
+    return rows.assign(floor_seeds=rows["run_id"].map(
+        lambda rid: manifests[rid]["spec"].get("floor_seeds")))
+
+
 def board_rows(out: Path, run_ids: list[str] | None = None,
-               labels: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+               labels: dict[str, str] | None = None, stored: pd.DataFrame | None = None
+               ) -> tuple[pd.DataFrame, list[str]]:
     """The checkpoint rows a leaderboard, publish, plot or report shows, and the notes to print
     under them: the intact runs of ``out`` (or of ``run_ids``, named by ``labels``: run_id →
-    label, e.g. those of the suite just run), each with its ``floor_seeds`` (from its manifest),
-    stale runs left out (one note), labels one per configuration (:func:`row_labels`)."""
-    rows = store.load_rows(out)
+    label, e.g. those of the suite just run), each with its ``floor_seeds``, stale runs left
+    out (one note), labels one per configuration (:func:`row_labels`). ``stored``: the
+    folder's :func:`stored_rows`, when the caller has read them already."""
+    rows = stored_rows(out) if stored is None else stored
     if rows.empty:
         return rows, []
     if run_ids is not None:
         rows = rows[rows["run_id"].isin(run_ids)]
     if labels:
         rows = rows.assign(label=rows["run_id"].map(labels).fillna(rows["label"]))
-    manifests = store.load_manifests(out)
-    rows = rows.assign(floor_seeds=rows["run_id"].map(
-        lambda rid: manifests[rid]["spec"].get("floor_seeds")))
     stale = stale_mask(rows)
     notes = [_stale_note(rows[stale])] if stale[~rows["pilot"].astype(bool)].any() else []
     return row_labels(rows[~stale]), notes
@@ -405,19 +417,21 @@ def _notes(final_group: pd.DataFrame) -> list[str]:
 
 
 def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None,
-                labels: dict[str, str] | None = None) -> str:
+                labels: dict[str, str] | None = None, stored: pd.DataFrame | None = None,
+                floors: pd.DataFrame | None = None) -> str:
     """The leaderboard of the current, intact runs in ``out`` (or of ``run_ids``, named by
     ``labels``; see :func:`board_rows`) as Markdown, CSV or JSON (CSV/JSON: the :func:`summary`
     table, with the group and parameter columns; their notes go to stderr). A published
-    folder is shown by :func:`published_leaderboard`."""
+    folder is shown by :func:`published_leaderboard`. ``stored`` and ``floors``: the folder's
+    :func:`stored_rows` and ``store.load_floors``, when the caller has read them already."""
     if not (Path(out) / "runs").is_dir() and (Path(out) / "final.parquet").is_file():
         return published_leaderboard(out, fmt)
-    rows, notes = board_rows(out, run_ids, labels)
+    rows, notes = board_rows(out, run_ids, labels, stored)
     if rows.empty:
         return "\n".join(["(no finished runs)", *notes]) + "\n"
     pilots = rows["run_id"][rows["pilot"].astype(bool)].nunique()
     rows = rows[~rows["pilot"].astype(bool)]
-    floors = store.load_floors(out)
+    floors = store.load_floors(out) if floors is None else floors
     final = final_rows(rows)
     missing = missing_floors(final, floors)
     if missing:
@@ -508,9 +522,11 @@ def _num(v) -> str:
 
 
 def leaderboard_markdown(out: Path, run_ids: list[str] | None = None,
-                         labels: dict[str, str] | None = None) -> str:
+                         labels: dict[str, str] | None = None,
+                         stored: pd.DataFrame | None = None,
+                         floors: pd.DataFrame | None = None) -> str:
     """The Markdown leaderboard (see :func:`leaderboard`)."""
-    return leaderboard(out, "md", run_ids, labels)
+    return leaderboard(out, "md", run_ids, labels, stored, floors)
 
 
 def _summary(out: Path) -> pd.DataFrame:
@@ -695,17 +711,21 @@ def across_groups(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.Da
     return pd.DataFrame(rows), labels
 
 
-def across_groups_markdown(out: Path, metric: str | None = None) -> str:
+def across_groups_markdown(out: Path, metric: str | None = None,
+                           stored: pd.DataFrame | None = None,
+                           floors: pd.DataFrame | None = None) -> str:
     """Markdown of :func:`across_groups` for the finished runs of ``out`` (default metric: the
-    first unsigned metric the runs recorded)."""
-    rows, _ = board_rows(out)
+    first unsigned metric the runs recorded; ``stored``, ``floors``: as for
+    :func:`leaderboard`)."""
+    rows, _ = board_rows(out, stored=stored)
     final = final_rows(rows[~rows["pilot"].astype(bool)]) if not rows.empty else rows
     metrics = recorded_metrics(final) if not final.empty else []
     metric = metric or next((m for m in metrics if not M.signed(m) and not (
         m in M.METRICS and M.METRICS[m].higher_is_better)), None)
     if metric is None:
         return "(no unsigned metric to rank by)\n"
-    matrix, labels = across_groups(summary(final, store.load_floors(out)), metric)
+    floors = store.load_floors(out) if floors is None else floors
+    matrix, labels = across_groups(summary(final, floors), metric)
     name = M.label(metric)
     methods = [c for c in labels["label"]] if not labels.empty else []
     lines = [f"### {name} / noise floor, per dataset (1 = as close to π as N exact draws; "

@@ -34,6 +34,7 @@ from kswgd.reports.leaderboard import (
     leaderboard,
     leaderboard_markdown,
     recorded_metrics,
+    stored_rows,
     summary,
 )
 from kswgd.reports.plots import (
@@ -92,7 +93,8 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
     ``replace``; then it is replaced entirely (written beside it, then renamed)."""
     dest = Path(dest)
     _destination(dest, replace)
-    rows, notes = board_rows(out)
+    stored, floors = stored_rows(out), store.load_floors(out)  # read once for every table
+    rows, notes = board_rows(out, stored=stored)
     if rows.empty or rows["pilot"].astype(bool).all():
         raise ConfigError(f"nothing to publish: {out} has no finished runs of the current code")
     final = final_rows(rows[~rows["pilot"].astype(bool)]).reset_index(drop=True)
@@ -115,10 +117,13 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new-"))
     try:
         names = ["leaderboard.md", "leaderboard.csv"]
-        store.write_text(tmp / "leaderboard.md", header + leaderboard_markdown(out))
-        store.write_text(tmp / "leaderboard.csv", leaderboard(out, "csv"))
+        store.write_text(tmp / "leaderboard.md", header + leaderboard_markdown(
+            out, stored=stored, floors=floors))
+        store.write_text(tmp / "leaderboard.csv", leaderboard(out, "csv", stored=stored,
+                                                              floors=floors))
         if final.groupby("dataset").ngroups > 1:
-            store.write_text(tmp / "summary.md", header + across_groups_markdown(out))
+            store.write_text(tmp / "summary.md", header + across_groups_markdown(
+                out, stored=stored, floors=floors))
             names.append("summary.md")
         store.write_parquet(tmp / "final.parquet", _cells_as_text(final))
         names.append("final.parquet")
@@ -127,7 +132,7 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
             store.write_text(tmp / "tuning.csv", table.to_csv(index=False))
             names.append("tuning.csv")
         plottable = [m for m in recorded if ok[m].notna().any()] if len(ok) else []
-        for name, make in (figure_list(rows, store.load_floors(out), metrics or plottable)
+        for name, make in (figure_list(rows, floors, metrics or plottable)
                            + velocity_figures(out)):
             save_figure(make(), [tmp / name])
             names.append(name)

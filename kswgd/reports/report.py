@@ -431,16 +431,18 @@ def folder_sources(out: Path) -> Sources:
 
     out = Path(out)
     manifests = store.load_manifests(out)
+    stored, floors = leaderboard.stored_rows(out), store.load_floors(out)  # read once
 
     @cache
     def session(rid: str):
         return target_for(RunSpec.from_dict(manifests[rid]["spec"]))
 
     def board(header: Mapping, rows: pd.DataFrame) -> str:
-        return leaderboard.leaderboard_markdown(out, sorted(set(rows["run_id"])))
+        return leaderboard.leaderboard_markdown(out, sorted(set(rows["run_id"])),
+                                                stored=stored, floors=floors)
 
-    rows, notes = leaderboard.board_rows(out)  # current, intact runs; a label per config
-    return Sources(rows=rows, floors=store.load_floors(out), notes=notes,
+    rows, notes = leaderboard.board_rows(out, stored=stored)  # current, intact; label per config
+    return Sources(rows=rows, floors=floors, notes=notes,
                    manifests=manifests, leaderboard=board,
                    particles=lambda rid: store.load_particles(out, rid),
                    dataset=lambda rid: session(rid).dataset,
