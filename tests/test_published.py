@@ -29,7 +29,7 @@ def test_there_are_published_folders():
 def test_published_folder_is_the_current_codes(folder):
     final = pd.read_parquet(folder / "final.parquet")
     stale = final[stale_mask(final)]
-    pairs = sorted({f"{d}/{m}" for d, m in zip(stale["dataset"], stale["method"])})
+    pairs = sorted({f"{d}/{m}" for d, m in zip(stale["dataset"], stale["method"], strict=True)})
     assert not pairs, (
         f"{folder.name}: {len(pairs)} dataset/method pairs come from other code ({pairs[:4]}...); "
         f"republish: kswgd run --suite {folder.name} --out runs/{folder.name} --jobs 2 && "
