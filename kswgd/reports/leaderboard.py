@@ -122,15 +122,16 @@ def _stale_note(stale: pd.DataFrame) -> str:
             f"the current one; `kswgd run` computes them again): {', '.join(labels)}")
 
 
-def stored_rows(out: Path) -> pd.DataFrame:
+def stored_rows(out: Path, manifests: dict | None = None) -> pd.DataFrame:
     """Every checkpoint row of the intact runs of ``out`` (``store.load_rows``), each with its
-    run's ``floor_seeds`` (from its manifest): what :func:`board_rows` selects from. A command
-    that draws several boards of one folder (``kswgd report``: one per group; ``kswgd
-    publish``) reads it once and passes it as ``stored``."""
+    run's ``floor_seeds`` (from its manifest; ``manifests``: ``store.load_manifests(out)`` when
+    the caller has read them): what :func:`board_rows` selects from. A command that draws
+    several boards of one folder (``kswgd report``: one per group; ``kswgd publish``) reads it
+    once and passes it as ``stored``."""
     rows = store.load_rows(out)
     if rows.empty:
         return rows
-    manifests = store.load_manifests(out)
+    manifests = store.load_manifests(out) if manifests is None else manifests
     return rows.assign(floor_seeds=rows["run_id"].map(
         lambda rid: manifests[rid]["spec"].get("floor_seeds")))
 

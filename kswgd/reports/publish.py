@@ -93,7 +93,8 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
     ``replace``; then it is replaced entirely (written beside it, then renamed)."""
     dest = Path(dest)
     _destination(dest, replace)
-    stored, floors = stored_rows(out), store.load_floors(out)  # read once for every table
+    manifests = store.load_manifests(out)  # these three are read once for every table
+    stored, floors = stored_rows(out, manifests), store.load_floors(out)
     rows, notes = board_rows(out, stored=stored)
     if rows.empty or rows["pilot"].astype(bool).all():
         raise ConfigError(f"nothing to publish: {out} has no finished runs of the current code")
@@ -102,7 +103,6 @@ def publish(out: Path, dest: Path, metrics: list[str] | None = None,
     for name in metrics or []:
         if name not in recorded:
             raise choice_error("metric to plot (not recorded in this folder)", name, recorded)
-    manifests = store.load_manifests(out)
     final["git_commit"] = final["run_id"].map(lambda rid: manifests[rid].get("git_commit"))
     final = final.drop(columns="floor_seeds")  # from the manifests; not a row column
     ok = final[final["status"] == "ok"]

@@ -431,7 +431,7 @@ def folder_sources(out: Path) -> Sources:
 
     out = Path(out)
     manifests = store.load_manifests(out)
-    stored, floors = leaderboard.stored_rows(out), store.load_floors(out)  # read once
+    stored, floors = leaderboard.stored_rows(out, manifests), store.load_floors(out)  # once
 
     @cache
     def session(rid: str):
