@@ -50,9 +50,10 @@ def test_compare_exits_1_on_a_worse_method_and_0_on_itself_and_warns_on_another_
     good = _run(tmp_path, "good", 60)
     bad = _run(tmp_path, "bad", 2)
     assert kswgd_cli("compare", str(good), str(good), cwd=tmp_path, status=0).stderr == ""
-    # the 2-step suite differs in its budget (T): a separate table, nothing to compare
-    proc = kswgd_cli("compare", str(good), str(bad), cwd=tmp_path, status=0)
-    assert "only in one folder" in proc.stdout
+    # the 2-step suite differs in its budget (T): no row in common, so a gate that compared
+    # nothing must not pass: one line, status 2
+    err = kswgd_cli("compare", str(good), str(bad), cwd=tmp_path).stderr
+    assert "nothing to compare" in err and str(bad) in err
     # same budget, another step: worse quality under the same label
     worse = tmp_path / "worse.toml"
     worse.write_text(textwrap.dedent(SUITE.format(n_steps=60)).replace("step = 0.1",
@@ -66,6 +67,8 @@ def test_compare_exits_1_on_a_worse_method_and_0_on_itself_and_warns_on_another_
     lines = proc.stderr.strip().splitlines()
     assert any(line.startswith("kswgd: regression: gaussian / ula: W2") for line in lines)
     assert "| gaussian |" in proc.stdout
+    # one label, two configurations: the table says the ratio compares different choices
+    assert "- configuration differs: gaussian / ula: step=0.1 → step=0.002" in proc.stdout
     # another --jobs: a warning, the speed check off, the same quality verdict
     two = _run(tmp_path, "two", 60, "--jobs", "2")
     proc = kswgd_cli("compare", str(good), str(two), cwd=tmp_path, status=0)
@@ -89,3 +92,24 @@ def test_the_gate_rule_is_the_widened_interval_and_the_slowdown_factor():
     assert "× 1.60 > 1.5" in compare_gate(ref, _table(1.0, 0.1, seconds=1.6))[0]
     assert compare_gate(ref, _table(1.0, 0.1, seconds=1.6), timings=False) == []
     assert compare_gate(ref, _table(np.nan, np.nan)) == []           # nothing to judge
+
+
+def test_compare_reads_a_published_folder_like_its_run_store_and_refuses_other_folders(
+        tmp_path):
+    good = _run(tmp_path, "good", 60)
+    kswgd_cli("publish", "--out", str(good), "--to", str(tmp_path / "pub"), cwd=tmp_path,
+              status=0)
+    # the published final.parquet holds the store's final rows: the same keys, unit ratios,
+    # no note; a published folder does not record the backend, so timings are not judged
+    proc = kswgd_cli("compare", str(good), str(tmp_path / "pub"), cwd=tmp_path, status=0)
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| gaussian |")]
+    assert len(rows) == 1 and "| d=1, " in rows[0] and "| ula |" in rows[0]
+    assert "| 1.000 |" in rows[0] and "differs" not in proc.stdout
+    assert "the backend of the candidate is not recorded" in proc.stderr
+    assert "speed check is off" in proc.stderr
+    # neither a run store nor a published folder, or a store with no finished run: one line
+    (tmp_path / "empty" / "runs").mkdir(parents=True)
+    for folder, needle in ((tmp_path, "neither a results folder"),
+                           (tmp_path / "empty", "has no finished runs")):
+        err = kswgd_cli("compare", str(good), str(folder), cwd=tmp_path).stderr
+        assert needle in err

@@ -33,6 +33,7 @@ from kswgd.core.health import AWAY_FACTOR, COLLAPSED_FRACTION, STRANDED_FRACTION
 from kswgd.engine import store
 from kswgd.engine import tuning as T
 from kswgd.engine.spec import BUDGET_COLUMNS
+from kswgd.params import ConfigError
 
 FORMATS = ("md", "csv", "json")
 BUDGET_NAMES = {"n_particles": "N particles", "n_steps": "T steps",
@@ -530,14 +531,41 @@ def leaderboard_markdown(out: Path, run_ids: list[str] | None = None,
     return leaderboard(out, "md", run_ids, labels, stored, floors)
 
 
-def _summary(out: Path) -> pd.DataFrame:
-    """Mean final metrics and median seconds per (comparable group, label) over ok runs."""
-    final = store.load_final(out)
+def is_published(out: Path) -> bool:
+    """Is ``out`` a folder written by ``kswgd publish`` (a ``final.parquet``, no run store)?"""
+    out = Path(out)
+    return not (out / "runs").is_dir() and (out / "final.parquet").is_file()
+
+
+def compared_rows(out: Path) -> pd.DataFrame:
+    """The final rows ``kswgd compare`` reads: a run store's (:func:`store.load_final`) or a
+    published folder's ``final.parquet`` (the same rows, written by ``kswgd publish``).
+    Refuses a folder that holds neither, or no finished run, in one line."""
+    out = Path(out)
+    if is_published(out):
+        final = pd.read_parquet(out / "final.parquet")
+    else:
+        store._require(out)
+        if not (out / "runs").is_dir():
+            raise ConfigError(f"{out} is neither a results folder of `kswgd run` (no runs/) nor "
+                              "a folder of `kswgd publish` (no final.parquet)")
+        final = store.load_final(out)
     if final.empty:
-        return final
+        raise ConfigError(f"{out} has no finished runs: nothing to compare")
+    return final
+
+
+def _summary(final: pd.DataFrame) -> pd.DataFrame:
+    """Mean final metrics and median seconds per (comparable group, label) over ok runs,
+    indexed by the group's dataset, its parameters written out (``setting``), the budget and
+    the label, so that a run store and a published folder of one suite share their keys."""
     table = summary(final)  # pilots left out there
-    keys = [c for c in group_columns(table) if c in table] + ["label"]
-    return table.set_index(keys)
+    params = sorted(c for c in table.columns if c.startswith("dataset."))
+    table["setting"] = [", ".join(f"{c[len('dataset.'):]}={_clean(r[c])}" for c in params
+                                  if _clean(r[c]) is not None) for _, r in table.iterrows()]
+    for c in BUDGET_COLUMNS:
+        table[c] = table[c].map(_clean)
+    return table.set_index(["dataset", "setting", *BUDGET_COLUMNS, "label"])
 
 
 #: Default slowdown factor of ``kswgd compare``'s speed check (a shared machine's timings drift
@@ -545,11 +573,21 @@ def _summary(out: Path) -> pd.DataFrame:
 COMPARE_FACTOR = 1.5
 
 
-def run_setting(out: Path) -> dict[str, set]:
+#: What :func:`run_setting` says of a setting a published folder does not record.
+NOT_RECORDED = "not recorded (a published folder)"
+
+
+def run_setting(out: Path, final: pd.DataFrame | None = None) -> dict[str, set]:
     """What decides a folder's timings and last bits, over its finished runs: the backend
     (kind and worker count: ``--jobs``), the threads per run and the platform fingerprint's
-    hash (manifests' ``backend``, ``threads``, ``platform``)."""
+    hash (manifests' ``backend``, ``threads``, ``platform``). A published folder keeps only
+    the platform (its rows' ``platform``); the other two are :data:`NOT_RECORDED`."""
     found: dict[str, set] = {"backend": set(), "threads per run": set(), "platform": set()}
+    if is_published(out):
+        platforms = final["platform"] if final is not None and "platform" in final else []
+        found.update(backend={NOT_RECORDED}, **{"threads per run": {NOT_RECORDED}},
+                     platform={str(v) for v in platforms} or {NOT_RECORDED})
+        return found
     for man in store.load_manifests(out).values():
         backend = man.get("backend") or {}
         found["backend"].add(f"{backend.get('kind', '?')}×{backend.get('workers', '?')}")
@@ -594,16 +632,27 @@ def compare_gate(ref: pd.DataFrame, new: pd.DataFrame, factor: float = COMPARE_F
 
 def compare(reference: Path, candidate: Path, factor: float = COMPARE_FACTOR
             ) -> tuple[str, list[str], list[str]]:
-    """(side-by-side Markdown, regressions, warnings) of two results folders: the table of
-    :func:`compare_markdown`, :func:`compare_gate`'s regressions and a warning for each
-    :func:`run_setting` in which the folders differ (then timing ratios mean little and the
-    speed check is off; the quality check still applies)."""
-    ref, new = _summary(reference), _summary(candidate)
-    if ref.empty or new.empty:
-        return "(nothing to compare: a folder has no finished runs)\n", [], []
-    a, b = run_setting(reference), run_setting(candidate)
-    warnings = [f"the folders differ in {what}: reference {', '.join(sorted(a[what]))}, "
-                f"candidate {', '.join(sorted(b[what]))}" for what in a if a[what] != b[what]]
+    """(side-by-side Markdown, regressions, warnings) of two results folders, each a run store
+    or a published folder (:func:`compared_rows`): the table of :func:`compare_markdown`,
+    :func:`compare_gate`'s regressions and a warning for each :func:`run_setting` in which the
+    folders differ or that one does not record (then timing ratios mean little and the speed
+    check is off; the quality check still applies). ConfigError when no row is in both."""
+    ref_rows, new_rows = compared_rows(reference), compared_rows(candidate)
+    ref, new = _summary(ref_rows), _summary(new_rows)
+    if not any(k in new.index for k in ref.index):
+        raise ConfigError(f"no dataset, budget and method label is in both {reference} and "
+                          f"{candidate}: nothing to compare")
+    a, b = run_setting(reference, ref_rows), run_setting(candidate, new_rows)
+    warnings = []
+    for what in a:
+        unknown = [name for name, found in (("reference", a), ("candidate", b))
+                   if NOT_RECORDED in found[what]]
+        if unknown:
+            warnings.append(f"the {what} of the {' and the '.join(unknown)} is not recorded "
+                            "(a published folder keeps only the platform)")
+        elif a[what] != b[what]:
+            warnings.append(f"the folders differ in {what}: reference "
+                            f"{', '.join(sorted(a[what]))}, candidate {', '.join(sorted(b[what]))}")
     if warnings:
         warnings.append("timings are not comparable: the speed check is off")
     regressions = compare_gate(ref, new, factor, timings=not warnings)
@@ -619,11 +668,14 @@ def compare_markdown(reference: Path, candidate: Path) -> str:
 
 
 def _compare_table(ref: pd.DataFrame, new: pd.DataFrame) -> str:
+    """The side-by-side table, then a note for each label whose chosen configuration or health
+    differs between the folders (a ratio under one label may compare two configurations) and
+    for each row in one folder only."""
     common = [k for k in ref.index if k in new.index]
     metric_cols = [c for c in ref.columns if c in new.columns and f"{c}_ci95" in ref.columns]
     cols = metric_cols + ["fit_seconds", "sample_seconds"]
     names = list(ref.index.names)
-    head = ["dataset", "budget", "method"]
+    head = ["dataset", "setting", "budget", "method"]
     for c in cols:
         name = M.label(c)
         head += [f"{name} ref", f"{name} new", "ratio" if not M.signed(c) else "diff"]
@@ -631,7 +683,7 @@ def _compare_table(ref: pd.DataFrame, new: pd.DataFrame) -> str:
     for key in common:
         k = dict(zip(names, key, strict=True))
         budget = ", ".join(f"{c}={k[c]}" for c in BUDGET_COLUMNS)
-        cells = [str(k["dataset"]), budget, str(k["label"])]
+        cells = [str(k["dataset"]), k["setting"] or "-", budget, str(k["label"])]
         for c in cols:
             a, b = float(ref.loc[key, c]), float(new.loc[key, c])
             if not (np.isfinite(a) and np.isfinite(b)):
@@ -643,8 +695,16 @@ def _compare_table(ref: pd.DataFrame, new: pd.DataFrame) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     only = [k for k in ref.index if k not in new.index] + [k for k in new.index
                                                             if k not in ref.index]
-    notes = [f"- only in one folder: {dict(zip(names, k, strict=True))['dataset']} / "
-             f"{dict(zip(names, k, strict=True))['label']}" for k in only]
+    notes = []
+    for key in common:
+        for what, of in (("configuration", lambda r: r.get("config")),
+                         ("chosen by", lambda r: str(r.get("tuning")).split(":", 1)[0]),
+                         ("health", lambda r: r.get("health"))):
+            was, now = of(ref.loc[key]), of(new.loc[key])
+            if str(was) != str(now):
+                notes.append(f"- {what} differs: {key[0]} / {key[-1]}: {was} → {now}")
+    notes += [f"- only in the {'reference' if k in ref.index else 'candidate'}: {k[0]} / "
+              f"{k[-1]}" for k in only]
     return "\n".join(lines + [""] + notes) + "\n"
 
 
