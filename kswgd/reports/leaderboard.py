@@ -461,17 +461,7 @@ def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None,
                 "fit s", "sample s", "grad evals", "ok", "health"]
         lines = [_title(header, headers), "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for _, r in sub.iterrows():
-            is_run = r["kind"] == "method"
-            cells = [str(r["label"]), str(r["uses"]), str(r["config"]), str(r["tuning"]),
-                     *[_fmt(r[m], r[f"{m}_ci95"], r[f"{m}_n"] if is_run else 1)
-                       if is_run else _floor_cell(r, m) for m in metrics],
-                     _num(r.get("fit_seconds")) if is_run else "",
-                     _num(r.get("sample_seconds")) if is_run else "",
-                     _num(r.get("grad_evals")) if is_run else "",
-                     f"{int(r['ok'])}/{int(r['runs'])}" if is_run else "",
-                     str(r["health"])]
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += [board_line(r, metrics) for _, r in sub.iterrows()]
         group_rows = rows[rows["run_id"].isin(group["run_id"])]
         lines += _legend(group_rows, sub, metrics)
         failures = _notes(group)
@@ -481,6 +471,21 @@ def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None,
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes) + "\n")
     return "\n".join(parts)
+
+
+def board_line(r: pd.Series, metrics: list[str]) -> str:
+    """One Markdown row of a leaderboard table from one row of the :func:`summary` table (a
+    method's, or a floor's)."""
+    is_run = r["kind"] == "method"
+    cells = [str(r["label"]), str(r["uses"]), str(r["config"]), str(r["tuning"]),
+             *[_fmt(r[m], r[f"{m}_ci95"], r[f"{m}_n"] if is_run else 1)
+               if is_run else _floor_cell(r, m) for m in metrics],
+             _num(r.get("fit_seconds")) if is_run else "",
+             _num(r.get("sample_seconds")) if is_run else "",
+             _num(r.get("grad_evals")) if is_run else "",
+             f"{int(r['ok'])}/{int(r['runs'])}" if is_run else "",
+             str(r["health"])]
+    return "| " + " | ".join(cells) + " |"
 
 
 def published_leaderboard(out: Path, fmt: str = "md") -> str:
@@ -772,6 +777,13 @@ def across_groups(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.Da
     return pd.DataFrame(rows), labels
 
 
+def rank_metric(metrics: list[str]) -> str | None:
+    """The metric a summary across groups ranks by: the first unsigned one for which lower
+    is better (W2 in every shipped suite that records it)."""
+    return next((m for m in metrics if not M.signed(m) and not (
+        m in M.METRICS and M.METRICS[m].higher_is_better)), None)
+
+
 def across_groups_markdown(out: Path, metric: str | None = None,
                            stored: pd.DataFrame | None = None,
                            floors: pd.DataFrame | None = None) -> str:
@@ -780,13 +792,17 @@ def across_groups_markdown(out: Path, metric: str | None = None,
     :func:`leaderboard`)."""
     rows, _ = board_rows(out, stored=stored)
     final = final_rows(rows[~rows["pilot"].astype(bool)]) if not rows.empty else rows
-    metrics = recorded_metrics(final) if not final.empty else []
-    metric = metric or next((m for m in metrics if not M.signed(m) and not (
-        m in M.METRICS and M.METRICS[m].higher_is_better)), None)
+    metric = metric or rank_metric(recorded_metrics(final) if not final.empty else [])
     if metric is None:
         return "(no unsigned metric to rank by)\n"
     floors = store.load_floors(out) if floors is None else floors
-    matrix, labels = across_groups(summary(final, floors), metric)
+    return across_groups_text(summary(final, floors), metric)
+
+
+def across_groups_text(table: pd.DataFrame, metric: str) -> str:
+    """The Markdown of :func:`across_groups` for a :func:`summary` table with its floor rows
+    (a run store's, or a published ``leaderboard.csv`` read back)."""
+    matrix, labels = across_groups(table, metric)
     name = M.label(metric)
     methods = [c for c in labels["label"]] if not labels.empty else []
     lines = [f"### {name} / noise floor, per dataset (1 = as close to π as N exact draws; "
