@@ -53,6 +53,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    """argparse type: a seed, an integer ≥ 0 (numpy's SeedSequence takes no negative)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed must be ≥ 0, got {value}")
+    return value
+
+
 def _positive_seconds(text: str) -> float:
     """argparse type: a finite number of seconds > 0."""
     try:
@@ -227,7 +238,7 @@ def _add_sample(sub):
     p.add_argument("dataset")
     p.add_argument("--split", default="reference", help="reference | train")
     p.add_argument("--n", type=_positive_int, required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="root seed of the draws (default 0)")
     p.add_argument("--out", required=True,
                    help="output file, must end in .npy (numpy.save format, (N, d) float64); "
                         "written at exactly this path")
@@ -258,9 +269,9 @@ def _add_score(sub):
     p.add_argument("--metrics", default="default",
                    help="comma-separated metric names, 'default' or 'all' (default: default; "
                         "with --run: the run's own)")
-    p.add_argument("--n-reference", type=int, default=None,
+    p.add_argument("--n-reference", type=_positive_int, default=None,
                    help="reference set size (default: the dataset's)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=_seed, default=None,
                    help="root seed of the reference and noise floor, as a suite's root_seed "
                         "(default 0)")
     p.add_argument("--floor-seeds", type=_positive_int, default=None,
@@ -312,8 +323,9 @@ def _add_spectra(sub):
     p = sub.add_parser("spectra", help="verify the spectral estimators against known spectra")
     p.add_argument("--json", action="store_true", help="print one JSON array of row objects")
     p.add_argument("--rank", type=_positive_int, default=5,
-                   help="compare λ_1..λ_rank (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="root seed of data and fits")
+                   help="compare λ_1..λ_rank: 1 to 5 for the table, whose tolerances are set "
+                        "for those (default 5)")
+    p.add_argument("--seed", type=_seed, default=0, help="root seed of data and fits")
     p.add_argument("--scale", metavar="DATASET", help="instead of the table: the rbf scale "
                    "check (F = 1 000 vs 2 000 bumps on 100 000 pairs of DATASET)")
     p.set_defaults(func=_cmd_spectra)
@@ -329,6 +341,9 @@ def _cmd_spectra(args) -> int:
         print(json.dumps(rbf_scale_check(args.scale, rank=args.rank, seed=args.seed), indent=1))
         return 0
 
+    if args.rank > 5:  # its degree-5 polynomial dictionaries hold 5 non-constant functions
+        raise ConfigError(f"--rank must be 1 to 5 for the table (its tolerances are set for "
+                          f"λ_1..λ_5), got {args.rank}")
     rows = verification_table(rank=args.rank, seed=args.seed)
     keys = ("system", "estimator", "dictionary", "k", "exact", "estimate", "rel_error",
             "tolerance", "ok")
@@ -390,9 +405,10 @@ def _add_plot(sub):
 
 
 def _cmd_plot(args) -> int:
-    from kswgd.reports.plots import convergence_figure_of, save_figure
+    from kswgd.reports.plots import check_figure_paths, convergence_figure_of, save_figure
 
     try:
+        check_figure_paths(args.to)  # before the figure is drawn
         for path in save_figure(convergence_figure_of(args.out, args.metric), args.to):
             print(path)
     except ValueError as err:

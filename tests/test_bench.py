@@ -50,7 +50,7 @@ def test_bench_json_shape_on_tiny_sizes(capsys):
     for d in lines:
         assert {"name", "value", "unit", "target", "ok", "detail"} <= set(d)
         assert isinstance(d["ok"], bool) and np.isfinite(d["value"])
-    assert code == (0 if all(d["ok"] for d in lines) else 1)
+    assert code == 0  # toy sizes: measured, not judged
     # the (N, n, d) reference computes the same velocity; the numpy MMD² the same value
     tensor = lines[1]["detail"]
     assert tensor["max_rel_diff"] < 1e-10

@@ -6,6 +6,7 @@ default draws."""
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 
 import numpy as np
@@ -104,3 +105,37 @@ def test_score_target_options_refuse_bad_input_in_one_line(tmp_path, args, needl
     np.save(tmp_path / "x.npy", np.zeros((10, 2)) + np.arange(10)[:, None])
     err = kswgd_cli("score", "x.npy", *args, cwd=tmp_path).stderr
     assert needle in err, err
+
+
+def test_a_pilot_run_with_no_metric_is_refused_unless_metrics_are_named(tiny_run, tmp_path):
+    """A tuning pilot records no leaderboard metric (only its validation score): scoring its
+    particles against "the run's own metrics" would print an empty table."""
+    root, out = tiny_run
+    row = store.load_final(out).iloc[0]
+    pilot = tmp_path / "pilot"
+    shutil.copytree(store.run_dir(out, row["run_id"]), pilot)
+    manifest = json.loads((pilot / "manifest.json").read_text())
+    manifest["spec"].update(metrics=[], pilot=True)
+    (pilot / "manifest.json").write_text(json.dumps(manifest))
+    x = str(pilot / "particles.npy")
+    err = kswgd_cli("score", x, "--run", str(pilot), cwd=root).stderr
+    assert "recorded no metric (a tuning pilot)" in err and "--metrics" in err
+    assert list(_score(root, x, "--run", str(pilot), "--metrics", "w2")) == ["w2"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("sample", "gaussian", "--n", "10", "--seed", "-1", "--out", "a.npy"), "seed must be ≥ 0"),
+    (("score", "x.npy", "--dataset", "gaussian", "--seed", "-2"), "seed must be ≥ 0"),
+    (("spectra", "--seed", "-1"), "seed must be ≥ 0"),
+    (("spectra", "--rank", "6"), "1 to 5"),
+    (("plot", "--out", "nowhere", "--to", "ok.png", "--to", "bad.jpg"), "suffix must be"),
+    (("plot", "--out", "nowhere", "--to", "folder.png"), "is a folder"),
+    (("plot", "--out", "nowhere", "--to", "x.npy/fig.png"), "is a file, not a folder"),
+])
+def test_seeds_ranks_and_figure_files_are_checked_before_any_work(tmp_path, args, needle):
+    np.save(tmp_path / "x.npy", np.zeros((10, 2)) + np.arange(10)[:, None])
+    (tmp_path / "folder.png").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    err = kswgd_cli(*args, cwd=tmp_path).stderr
+    assert needle in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written

@@ -245,10 +245,15 @@ MAX_GRID_ROWS = 4
 
 
 def _plottable(groups, metric: str) -> list:
+    every = groups
     groups = [(h, r) for h, r in groups
               if metric in r and results_rows(r)[metric].notna().any()]
     if not groups:
-        raise ValueError(f"no finished run records the metric {metric!r}")
+        from kswgd.reports.leaderboard import recorded_metrics
+
+        names = sorted({m for _, r in every for m in recorded_metrics(r)})
+        raise ValueError(f"no finished run records the metric {metric!r}; recorded: "
+                         f"{', '.join(names) or '(none)'}")
     return groups
 
 
@@ -558,18 +563,35 @@ def figure_bytes(fig, fmt: str = "png", dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def check_figure_paths(paths: Sequence[Path]) -> list[Path]:
+    """The figure files to write, every one checked before anything is drawn or written: a
+    suffix of :data:`FIGURE_FORMATS`, not an existing folder, under no existing file.
+    ValueError (one line) for the first that fails."""
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if path.suffix.lstrip(".").lower() not in FIGURE_FORMATS:
+            raise ValueError(f"figure file {path}: the suffix must be .png, .svg or .pdf")
+        if path.is_dir():
+            raise ValueError(f"figure file {path} is a folder")
+        blocked = next((q for q in path.parents if q.exists() and not q.is_dir()), None)
+        if blocked is not None:
+            raise ValueError(f"figure file {path}: {blocked} is a file, not a folder")
+    return paths
+
+
 def save_figure(fig, paths: Sequence[Path]) -> list[Path]:
     """Write the figure to every path (format from the suffix: png, svg or pdf), atomically,
-    then close it."""
+    then close it; every path is checked first (:func:`check_figure_paths`)."""
     from kswgd.engine import store
 
     plt = _pyplot()
     written = []
     try:
-        for path in map(Path, paths):
+        for path in check_figure_paths(paths):
             fmt = path.suffix.lstrip(".").lower()
-            if fmt not in ("png", "svg", "pdf"):
-                raise ValueError(f"figure file {path}: the suffix must be .png, .svg or .pdf")
             store.atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=120, format=fmt))
             written.append(path)
     finally:

@@ -154,6 +154,9 @@ def score_run(x, run: str | Path, metric_names: Sequence[str] | str | None = Non
         spec = RunSpec.from_dict(read_json(manifest)["spec"])
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(f"--run {str(folder)!r}: unreadable manifest ({err})") from None
+    if metric_names is None and not spec.metrics:  # a pilot records only its validation
+        raise ConfigError(f"--run {str(folder)!r} recorded no metric (a tuning pilot): name "
+                          "them with --metrics, e.g. --metrics all")
     names = _names(list(spec.metrics) if metric_names is None else metric_names,
                    get_dataset(spec.dataset, **spec.dataset_kw), has_train=True)
     _check(x, get_dataset(spec.dataset, **spec.dataset_kw).dim)
