@@ -4,7 +4,9 @@ DMPS wherever it can run); a dataset entry restricted to some methods; and the p
 smoke suite reproduced by a rerun: exactly on the publishing platform, statistically on
 another."""
 
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,16 @@ def test_every_shipped_suite_plans_and_the_paper_suites_exist():
     assert set(PAPER_SUITES) | {"smoke"} <= set(suites)
     for name in suites:
         validate_suite(load_suite(name))
+
+
+def test_the_readme_suite_table_names_every_shipped_suite():
+    """README, "Suites": a row per shipped suite (a row may name several: `a`, `b`)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("| suite | what |")
+    rows = [ln for ln in text[start:].splitlines()[2:] if ln.startswith("| ")]
+    rows = rows[:next((i for i, ln in enumerate(rows) if not ln.startswith("| `")), len(rows))]
+    named = {name for ln in rows for name in re.findall(r"`([\w-]+)`", ln.split("|")[1])}
+    assert set(available_suites()) == named
 
 
 @pytest.mark.parametrize("name", PAPER_SUITES)
