@@ -64,6 +64,18 @@ def _seed(text: str) -> int:
     return value
 
 
+def _scheduler(text: str) -> str:
+    """argparse type of ``--scheduler``: ``local:N``, or a Dask address ``[PROTOCOL://]HOST:PORT``
+    with a port 1–65535 (Dask's own parser raises a bare ValueError on a missing port)."""
+    if text.startswith("local:"):
+        return text  # its worker count is checked by check_backend
+    host, _, port = text.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected local:N or a scheduler address such as tcp://HOST:8786, got {text!r}")
+    return text
+
+
 def _positive_seconds(text: str) -> float:
     """argparse type: a finite number of seconds > 0."""
     try:
@@ -103,7 +115,7 @@ def _add_run(sub):
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                    help="run N runs at a time, each in a worker process (default 1)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
+    p.add_argument("--scheduler", metavar="ADDRESS", type=_scheduler,
                    help="send the runs to a Dask scheduler (tcp://host:8786), or 'local:N' to "
                         "start N single-threaded local workers; needs pip install -e '.[dask]'")
     p.add_argument("--threads-per-run", type=_positive_int, default=1, metavar="T",

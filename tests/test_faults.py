@@ -319,6 +319,8 @@ def test_a_second_sweep_on_the_same_folder_is_refused_naming_the_holder(tmp_path
     (("--scheduler", "local:x"), "worker count N"),
     (("--scheduler", "local:0"), "worker count N"),
     (("--jobs", "2", "--scheduler", "local:1"), "not both"),
+    (("--scheduler", "bogus"), "such as tcp://HOST:8786"),         # no port: Dask's ValueError
+    (("--scheduler", "tcp://127.0.0.1:99999"), "such as tcp://HOST:8786"),
 ])
 def test_a_bad_backend_is_one_line_and_creates_no_results_folder(tmp_path, args, needle):
     out = tmp_path / "never"
