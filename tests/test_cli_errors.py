@@ -85,6 +85,9 @@ def test_sample_writes_exactly_the_path_it_reports(tmp_path):
 def test_sample_into_a_missing_folder_fails_before_drawing(tmp_path):
     err = kswgd_cli("sample", "gaussian", "--n", "4", "--out", "no/x.npy", cwd=tmp_path).stderr
     assert "does not exist" in err
+    (tmp_path / "afile").write_text("x")
+    err = kswgd_cli("sample", "gaussian", "--n", "4", "--out", "afile/x.npy", cwd=tmp_path).stderr
+    assert "output folder 'afile' is a file" in err
 
 
 @pytest.mark.parametrize("args,needle", [

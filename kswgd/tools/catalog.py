@@ -89,7 +89,8 @@ def output_file(path: str | Path, suffix: str) -> Path:
         raise ConfigError(f"output file must end in {suffix}, got {str(path)!r}")
     folder = path.parent
     if not folder.is_dir():
-        raise ConfigError(f"output folder {str(folder)!r} does not exist")
+        raise ConfigError(f"output folder {str(folder)!r} " + (
+            "is a file" if folder.exists() else "does not exist"))
     if path.is_dir():
         raise ConfigError(f"output path {str(path)!r} is a folder")
     if not os.access(folder, os.W_OK) or path.exists() and not os.access(path, os.W_OK):
