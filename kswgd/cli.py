@@ -42,26 +42,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1."""
+def _int_at_least(text: str, low: int, expected: str, too_small: str) -> int:
+    """An argparse integer ≥ ``low``: ``expected`` names it when the text is no integer,
+    ``too_small`` (formatted with the value) when it is below ``low``."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(too_small.format(value))
     return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    return _int_at_least(text, 1, "a positive integer", "must be at least 1, got {}")
 
 
 def _seed(text: str) -> int:
     """argparse type: a seed, an integer ≥ 0 (numpy's SeedSequence takes no negative)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed must be ≥ 0, got {value}")
-    return value
+    return _int_at_least(text, 0, "an integer ≥ 0", "a seed must be ≥ 0, got {}")
 
 
 def _scheduler(text: str) -> str:
