@@ -113,3 +113,20 @@ def test_compare_reads_a_published_folder_like_its_run_store_and_refuses_other_f
                            (tmp_path / "empty", "has no finished runs")):
         err = kswgd_cli("compare", str(good), str(folder), cwd=tmp_path).stderr
         assert needle in err
+
+
+def test_a_candidate_made_by_other_code_is_compared_with_its_start_flags(tmp_path, monkeypatch):
+    """A branch's run store is compared although its runs are not the current code's (which
+    publish would leave out), read with ``start.<metric>`` as publish reads them, and its
+    dataset parameters match a published folder's text cells ('-1.0' is -1.0)."""
+    from kswgd.reports import leaderboard as L
+
+    good = _run(tmp_path, "good", 60)
+    monkeypatch.setattr(L, "current_code", lambda dataset, method: "another commit")
+    assert L.board_rows(good)[0].empty  # every run is stale for publish
+    final = L.compared_rows(good)
+    assert len(final) == 3 and final["start.w2"].notna().all()
+    assert (final["start.w2"] > final["w2"]).all()  # ULA from N(2, 0.3²) got closer to π
+    table, regressions, _ = L.compare(good, good)
+    assert "| gaussian |" in table and regressions == []
+    assert L._value("-1.0") == L._value(-1.0) == -1 and L._value("rbf") == "rbf"

@@ -543,9 +543,10 @@ def is_published(out: Path) -> bool:
 
 
 def compared_rows(out: Path) -> pd.DataFrame:
-    """The final rows ``kswgd compare`` reads: a run store's (:func:`store.load_final`) or a
-    published folder's ``final.parquet`` (the same rows, written by ``kswgd publish``).
-    Refuses a folder that holds neither, or no finished run, in one line."""
+    """The final rows ``kswgd compare`` reads: a run store's intact runs, whatever code made
+    them, as :func:`final_rows` (with the ``start.<metric>`` the "worse than start" flag
+    needs), or a published folder's ``final.parquet`` (the same rows, written by ``kswgd
+    publish``). Refuses a folder that holds neither, or no finished run, in one line."""
     out = Path(out)
     if is_published(out):
         final = pd.read_parquet(out / "final.parquet")
@@ -554,10 +555,21 @@ def compared_rows(out: Path) -> pd.DataFrame:
         if not (out / "runs").is_dir():
             raise ConfigError(f"{out} is neither a results folder of `kswgd run` (no runs/) nor "
                               "a folder of `kswgd publish` (no final.parquet)")
-        final = store.load_final(out)
+        rows = stored_rows(out)  # intact runs of any code: the candidate may be a branch's
+        final = (final_rows(row_labels(rows[~rows["pilot"].astype(bool)])) if not rows.empty
+                 else rows)
     if final.empty:
         raise ConfigError(f"{out} has no finished runs: nothing to compare")
     return final
+
+
+def _value(v):
+    """A parameter value as one text, whether it was read as a number or as its text (a
+    published final.parquet stores some cells as text: '-1.0')."""
+    try:
+        return _clean(float(v))
+    except (TypeError, ValueError):
+        return _clean(v)
 
 
 def _summary(final: pd.DataFrame) -> pd.DataFrame:
@@ -566,7 +578,7 @@ def _summary(final: pd.DataFrame) -> pd.DataFrame:
     the label, so that a run store and a published folder of one suite share their keys."""
     table = summary(final)  # pilots left out there
     params = sorted(c for c in table.columns if c.startswith("dataset."))
-    table["setting"] = [", ".join(f"{c[len('dataset.'):]}={_clean(r[c])}" for c in params
+    table["setting"] = [", ".join(f"{c[len('dataset.'):]}={_value(r[c])}" for c in params
                                   if _clean(r[c]) is not None) for _, r in table.iterrows()]
     for c in BUDGET_COLUMNS:
         table[c] = table[c].map(_clean)
