@@ -426,7 +426,7 @@ def leaderboard(out: Path, fmt: str = "md", run_ids: list[str] | None = None,
     table, with the group and parameter columns; their notes go to stderr). A published
     folder is shown by :func:`published_leaderboard`. ``stored`` and ``floors``: the folder's
     :func:`stored_rows` and ``store.load_floors``, when the caller has read them already."""
-    if not (Path(out) / "runs").is_dir() and (Path(out) / "final.parquet").is_file():
+    if is_published(out):
         return published_leaderboard(out, fmt)
     rows, notes = board_rows(out, run_ids, labels, stored)
     if rows.empty:

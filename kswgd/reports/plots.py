@@ -573,7 +573,9 @@ def check_figure_paths(paths: Sequence[Path]) -> list[Path]:
     paths = [Path(p) for p in paths]
     for path in paths:
         if path.suffix.lstrip(".").lower() not in FIGURE_FORMATS:
-            raise ValueError(f"figure file {path}: the suffix must be .png, .svg or .pdf")
+            raise ValueError(f"figure file {path}: the suffix must be "
+                             f"{', '.join('.' + f for f in FIGURE_FORMATS[:-1])} or "
+                             f".{FIGURE_FORMATS[-1]}")
         if path.is_dir():
             raise ValueError(f"figure file {path} is a folder")
         blocked = next((q for q in path.parents if q.exists() and not q.is_dir()), None)
